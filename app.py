@@ -1,0 +1,171 @@
+"""Wiring only: routes, event handlers and schedules call one service each."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from chalice import Chalice, Cron, Response
+
+from chalicelib import clock
+from chalicelib.api import schemas
+from chalicelib.api.auth import ADMIN, USAGE_WRITE, Principal, authenticate, org_read
+from chalicelib.api.errors import ApiError, with_errors
+from chalicelib.api.openapi import openapi_document
+from chalicelib.api.requests import path_id, path_org, query_int, usage_batch
+from chalicelib.config import Settings, settings
+from chalicelib.domain.lines import LineKind
+from chalicelib.observability import logger
+from chalicelib.services.bootstrap import bind_storage
+from chalicelib.services.invoices import InvoiceService
+from chalicelib.services.reports import monthly_report
+from chalicelib.services.usage import record_usage
+from chalicelib.storage.orgs import OrgRepository
+from chalicelib.storage.tokens import TokenRepository
+
+app = Chalice(app_name="usage-invoicing")
+JSON = ["application/json"]
+_bound: list[Settings] = []
+
+
+def ready() -> Settings:
+    """Bind the table once per process (Lambda cold start or local server)."""
+    if not _bound:
+        current = settings()
+        bind_storage(current)
+        _bound.append(current)
+    return _bound[0]
+
+
+def principal() -> Principal:
+    return authenticate(app.current_request.headers, TokenRepository(ready().token_pepper))
+
+
+def body() -> Any:
+    return schemas.parse_json(app.current_request.raw_body)
+
+
+def profile_or_404(org: str) -> Any:
+    profile = OrgRepository().get(org)
+    if profile is None:
+        raise ApiError(404, "not_found", f"organisation {org!r} has no billing profile")
+    return profile
+
+
+@app.route("/v1/openapi.json", methods=["GET"])
+def openapi() -> dict[str, Any]:
+    return openapi_document()
+
+
+@app.route("/v1/orgs/{org}", methods=["PUT"], content_types=JSON)
+@with_errors
+def put_org(org: str) -> Response:
+    ready()
+    principal().require(ADMIN)
+    data = schemas.OrgIn.model_validate(body())
+    profile, created = OrgRepository().upsert(path_org(org), data.name, data.email, data.currency, clock.now())
+    return Response(schemas.org_json(profile), status_code=201 if created else 200)
+
+
+@app.route("/v1/orgs/{org}", methods=["GET"])
+@with_errors
+def get_org(org: str) -> dict[str, Any]:
+    ready()
+    principal().require(org_read(org))
+    return schemas.org_json(profile_or_404(path_org(org)))
+
+
+@app.route("/v1/usage", methods=["POST"], content_types=JSON)
+@with_errors
+def post_usage() -> Response:
+    current = ready()
+    principal().require(USAGE_WRITE)
+    results = record_usage(usage_batch(body()), clock.now(), current)
+    counts = {status: sum(r.status == status for r in results) for status in ("accepted", "duplicate", "rejected")}
+    payload = {"results": [asdict(r) for r in results], "counts": counts}
+    if counts["rejected"] == len(results):
+        raise ApiError(422, "all_events_rejected", "no event in the batch was valid", payload)
+    logger.info("usage recorded", extra=counts)
+    return Response(payload, status_code=200)
+
+
+@app.route("/v1/orgs/{org}/invoices", methods=["GET"])
+@with_errors
+def list_invoices(org: str) -> dict[str, Any]:
+    ready()
+    principal().require(org_read(org))
+    params = app.current_request.query_params or {}
+    limit = query_int(params, "limit", 20, 1, 100)
+    invoices, cursor = InvoiceService().invoices.page(path_org(org), limit, params.get("cursor"))
+    return {"invoices": [schemas.invoice_json(i) for i in invoices], "next_cursor": cursor}
+
+
+@app.route("/v1/orgs/{org}/invoices/upcoming", methods=["GET"])
+@with_errors
+def upcoming_invoice(org: str) -> dict[str, Any]:
+    ready()
+    principal().require(org_read(org))
+    profile = profile_or_404(path_org(org))
+    return schemas.view_json(InvoiceService().upcoming(org, profile.currency, clock.now()))
+
+
+@app.route("/v1/orgs/{org}/invoices/{invoice_id}", methods=["GET"])
+@with_errors
+def get_invoice(org: str, invoice_id: str) -> dict[str, Any]:
+    ready()
+    principal().require(org_read(org))
+    return schemas.view_json(InvoiceService().view(path_org(org), path_id(invoice_id), clock.now()))
+
+
+@app.route("/v1/orgs/{org}/invoices/{invoice_id}/items", methods=["POST"], content_types=JSON)
+@with_errors
+def add_invoice_item(org: str, invoice_id: str) -> Response:
+    ready()
+    principal().require(ADMIN)
+    data = schemas.InvoiceItemIn.model_validate(body())
+    kind = LineKind.CREDIT if data.kind == "credit" else LineKind.ONE_OFF
+    line, created = InvoiceService().add_item(path_org(org), path_id(invoice_id), data.client_id, kind,
+                                              data.amount_cents, data.description, clock.now())
+    return Response(schemas.line_json(line, "usd"), status_code=201 if created else 200)
+
+
+@app.route("/v1/orgs/{org}/invoices/{invoice_id}/finalize", methods=["POST"])
+@with_errors
+def finalize_invoice(org: str, invoice_id: str) -> dict[str, Any]:
+    ready()
+    principal().require(ADMIN)
+    invoice = InvoiceService().finalize(path_org(org), path_id(invoice_id), clock.now())
+    return schemas.invoice_json(invoice)
+
+
+@app.route("/v1/orgs/{org}/invoices/{invoice_id}/void", methods=["POST"])
+@with_errors
+def void_invoice(org: str, invoice_id: str) -> dict[str, Any]:
+    ready()
+    principal().require(ADMIN)
+    return schemas.invoice_json(InvoiceService().void(path_org(org), path_id(invoice_id), clock.now()))
+
+
+@app.route("/v1/reports/monthly-totals", methods=["GET"])
+@with_errors
+def monthly_totals() -> dict[str, Any]:
+    ready()
+    params = app.current_request.query_params or {}
+    org = params.get("org")
+    if org is None:
+        principal().require(ADMIN)
+    else:
+        principal().require(org_read(path_org(org)))
+    if "from" not in params or "to" not in params:
+        raise ApiError(422, "validation_failed", "`from` and `to` (YYYY-MM) are required")
+    report = monthly_report(params["from"], params["to"], org)
+    return {"months": [asdict(m) for m in report.months], "currency": "usd", "items_read": report.items_read}
+
+
+@app.schedule(Cron(5, "*", "*", "*", "?", "*"))
+def finalize_month(event: Any) -> dict[str, Any]:
+    """Hourly: finalize drafts of past periods whose grace has passed (and resume interrupted ones)."""
+    current = ready()
+    finalized = InvoiceService().finalize_due(clock.now(), current.finalize_grace)
+    logger.info("month-end finalize", extra={"finalized": len(finalized)})
+    return {"finalized": [f"{i.org}/{i.id}" for i in finalized]}

@@ -1,0 +1,1 @@
+"""Real-time usage invoicing: domain, storage, services and adapters."""

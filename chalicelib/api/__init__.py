@@ -1,0 +1,1 @@
+"""HTTP edge: request schemas, authentication, the error envelope, the OpenAPI document."""

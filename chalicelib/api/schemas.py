@@ -1,0 +1,168 @@
+"""Request schemas (pydantic) and the JSON shapes of responses.
+
+Identifiers share the table's safe alphabet (no '#', bounded length), so nothing a client
+sends can forge a key. Quantities are Decimal: JSON numbers are parsed as Decimal, never float.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from ..domain.invoice import Invoice
+from ..domain.lines import LineItem
+from ..domain.money import Money
+from ..domain.periods import utc_iso
+from ..services.invoices import InvoiceView
+from ..storage.keys import SAFE_PART
+from ..storage.orgs import OrgProfile
+from .errors import ApiError
+
+MAX_BATCH = 500
+MAX_BODY_BYTES = 1_000_000
+
+Identifier = Annotated[str, StringConstraints(pattern=SAFE_PART.pattern)]
+OrgId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+Short = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Quantity = Annotated[Decimal, Field(gt=0, le=Decimal("1000000000"), allow_inf_nan=False, decimal_places=9)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UsageEventIn(_Strict):
+    id: Identifier
+    org: OrgId
+    app: Identifier
+    meter: Short
+    quantity: Quantity
+    region: Short | None = None
+    attributes: dict[Short, Annotated[str, StringConstraints(max_length=100)]] = Field(default_factory=dict,
+                                                                                     max_length=10)
+    timestamp: AwareDatetime
+
+
+class UsageBatchIn(_Strict):
+    events: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class OrgIn(_Strict):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+    email: Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    currency: Literal["usd"] = "usd"
+
+
+class InvoiceItemIn(_Strict):
+    client_id: Identifier
+    kind: Literal["charge", "credit"]
+    amount_cents: Annotated[int, Field(strict=True, gt=0, le=100_000_000)]
+    description: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def parse_json(raw: bytes | None) -> Any:
+    if raw is None or not raw.strip():
+        raise ApiError(400, "invalid_json", "the request body must be a JSON document")
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, "too_large", f"the request body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        return json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ApiError(400, "invalid_json", "the request body is not valid JSON") from error
+
+
+def money(cents: int, currency: str) -> dict[str, Any]:
+    return {"cents": cents, "display": Money(cents, currency).display()}
+
+
+def _iso(moment: Any) -> str | None:
+    return utc_iso(moment) if moment is not None else None
+
+
+def org_json(profile: OrgProfile) -> dict[str, Any]:
+    return {
+        "org": profile.org, "name": profile.name, "email": profile.email, "currency": profile.currency,
+        "created_at": _iso(profile.created_at), "updated_at": _iso(profile.updated_at),
+    }
+
+
+def line_json(line: LineItem, currency: str) -> dict[str, Any]:
+    return {
+        "id": line.id,
+        "kind": line.kind.value,
+        "category": line.category.value,
+        "product": line.product,
+        "description": line.description,
+        "app": line.app,
+        "resource": line.resource,
+        "region": line.region,
+        "quantity": str(line.quantity),
+        "unit": line.unit,
+        "display_quantity": str(round(line.display_quantity, 4)),
+        "display_unit": line.display_unit,
+        "unit_price": {"amount": str(line.unit_price), "per": str(line.price_per), "unit": line.price_unit},
+        "free_quantity": str(line.free_quantity),
+        "amount": money(line.amount_cents, currency),
+        "usage_period": line.usage_period,
+        "late": line.kind.value == "late_usage",
+        "event_count": line.event_count,
+        "first_usage_at": _iso(line.first_usage_at),
+        "last_usage_at": _iso(line.last_usage_at),
+        "price_version": line.price_version,
+    }
+
+
+def invoice_json(invoice: Invoice) -> dict[str, Any]:
+    c = invoice.currency
+    return {
+        "id": invoice.id,
+        "number": invoice.number,
+        "org": invoice.org,
+        "period": str(invoice.period),
+        "period_start": _iso(invoice.period.start),
+        "period_end": _iso(invoice.period.end),
+        "status": invoice.status.value,
+        "currency": c,
+        "subtotal": money(invoice.subtotal_cents, c),
+        "credits": money(invoice.credits_cents, c),
+        "total": money(invoice.total_cents, c),
+        "line_count": invoice.line_count,
+        "created_at": _iso(invoice.created_at),
+        "updated_at": _iso(invoice.updated_at),
+        "finalized_at": _iso(invoice.finalized_at),
+        "due_at": _iso(invoice.due_at),
+        "voided_at": _iso(invoice.voided_at),
+        "version": invoice.version,
+        "payment_status": invoice.payment_status.value,
+        "sync": {
+            "state": invoice.sync.state.value,
+            "stripe_invoice_id": invoice.sync.stripe_invoice_id,
+            "stripe_invoice_number": invoice.sync.stripe_invoice_number,
+            "attempts": invoice.sync.attempts,
+            "last_error": invoice.sync.last_error,
+            "synced_at": _iso(invoice.sync.synced_at),
+        },
+    }
+
+
+def view_json(view: InvoiceView) -> dict[str, Any]:
+    c = view.invoice.currency
+    body = invoice_json(view.invoice)
+    body["lines"] = [line_json(line, c) for line in view.lines]
+    body["breakdown"] = {
+        "by_app": {k: money(v, c) for k, v in view.by_app.items()},
+        "by_category": {k: money(v, c) for k, v in view.by_category.items()},
+        "by_region": {k: money(v, c) for k, v in view.by_region.items()},
+    }
+    body["as_of"] = _iso(view.as_of)
+    if view.projected_total_cents is not None:
+        body["month_to_date"] = money(view.totals.total_cents, c)
+        body["projected_total"] = money(view.projected_total_cents, c)
+    return body

@@ -1,0 +1,81 @@
+"""Settings from the environment, read in one place.
+
+Production sets TABLE_NAME, SYNC_QUEUE_URL and the SSM parameter names; the local stack
+and tests also set endpoint overrides. Secrets never come from the repository.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str
+    table_name: str
+    dynamodb_endpoint: str | None
+    sync_queue_url: str
+    sync_dlq_url: str
+    late_usage_window: timedelta
+    future_tolerance: timedelta
+    finalize_grace: timedelta
+    sync_stale_after: timedelta
+    token_pepper: str
+    stripe_api_key: str
+    stripe_api_base: str | None
+    stripe_webhook_secret: str
+    stripe_max_network_retries: int
+    log_level: str
+
+    @property
+    def dedup_retention(self) -> timedelta:
+        # A duplicate can only be accepted while its timestamp is inside the late window,
+        # so the dedup record must outlive the window; one extra day covers TTL skew.
+        return self.late_usage_window + timedelta(days=1)
+
+
+def _secret(value_var: str, param_var: str) -> str:
+    """A secret from the environment, else from the SSM parameter it names."""
+    value = _env(value_var)
+    if value or not _env(param_var):
+        return value
+    import boto3  # only production reaches this path
+
+    ssm = boto3.client("ssm")
+    return str(ssm.get_parameter(Name=_env(param_var), WithDecryption=True)["Parameter"]["Value"])
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings(
+        stage=_env("STAGE", "dev"),
+        region=_env("AWS_DEFAULT_REGION", _env("AWS_REGION", "us-east-1")),
+        table_name=_env("TABLE_NAME", "usage-invoicing-dev"),
+        dynamodb_endpoint=_env("AWS_ENDPOINT_URL_DYNAMODB") or None,
+        sync_queue_url=_env("SYNC_QUEUE_URL"),
+        sync_dlq_url=_env("SYNC_DLQ_URL"),
+        late_usage_window=timedelta(days=int(_env("LATE_USAGE_WINDOW_DAYS", "35"))),
+        future_tolerance=timedelta(minutes=5),
+        finalize_grace=timedelta(seconds=int(_env("FINALIZE_GRACE_SECONDS", "3600"))),
+        sync_stale_after=timedelta(seconds=int(_env("SYNC_STALE_AFTER_SECONDS", "900"))),
+        token_pepper=_secret("TOKEN_PEPPER", "TOKEN_PEPPER_PARAM"),
+        stripe_api_key=_secret("STRIPE_API_KEY", "STRIPE_API_KEY_PARAM"),
+        stripe_api_base=_env("STRIPE_API_BASE") or None,
+        stripe_webhook_secret=_secret("STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_PARAM"),
+        stripe_max_network_retries=int(_env("STRIPE_MAX_NETWORK_RETRIES", "2")),
+        log_level=_env("LOG_LEVEL", "INFO"),
+    )
+
+
+def reload_settings() -> Settings:
+    """Re-read the environment (tests and the local stack change it between runs)."""
+    settings.cache_clear()
+    return settings()

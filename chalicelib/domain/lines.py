@@ -1,0 +1,141 @@
+"""Invoice line items and how they are priced.
+
+A usage line accumulates the quantity of every event with the same grouping (meter, app,
+region, resource, and for late usage the period it belongs to). Its amount is derived:
+free allowance first (per org and period, shared by the lines of one pool in line-id
+order), then graduated tiers, then the rounding rule once per line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from .catalog import Category
+from .money import cents_from_dollars
+from .pricebook import Quote, Tier
+
+
+class LineKind(StrEnum):
+    USAGE = "usage"
+    RECURRING = "recurring"
+    ONE_OFF = "one_off"
+    CREDIT = "credit"
+    LATE_USAGE = "late_usage"
+
+
+METERED_KINDS = frozenset({LineKind.USAGE, LineKind.RECURRING, LineKind.LATE_USAGE})
+
+
+@dataclass(frozen=True)
+class LineItem:
+    id: str
+    kind: LineKind
+    category: Category
+    product: str
+    description: str
+    app: str | None
+    region: str | None
+    resource: str | None
+    meter: str | None
+    quantity: Decimal
+    unit: str
+    display_unit: str
+    display_divisor: Decimal
+    unit_price: Decimal
+    price_per: Decimal
+    price_unit: str
+    tiers: tuple[Tier, ...]
+    free_pool: str | None
+    free_allowance: Decimal
+    price_version: str | None
+    usage_period: str  # the period the usage belongs to (differs from the invoice's for late usage)
+    event_count: int
+    first_usage_at: datetime | None
+    last_usage_at: datetime | None
+    free_quantity: Decimal = Decimal(0)
+    amount_cents: int = 0
+
+    @property
+    def display_quantity(self) -> Decimal:
+        return self.quantity / self.display_divisor
+
+
+def line_id(*parts: str) -> str:
+    """Deterministic, so the same usage always lands in the same line and retries converge."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    return f"li_{digest[:24]}"
+
+
+def usage_line_id(quote: Quote, app: str, region: str | None, usage_period: str, late: bool) -> str:
+    kind = LineKind.LATE_USAGE if late else (LineKind.RECURRING if quote.recurring else LineKind.USAGE)
+    return line_id(kind, quote.meter, app, region or "", quote.resource, usage_period if late else "")
+
+
+def usage_kind(quote: Quote, late: bool) -> LineKind:
+    if late:
+        return LineKind.LATE_USAGE
+    return LineKind.RECURRING if quote.recurring else LineKind.USAGE
+
+
+def describe(quote: Quote, app: str, region: str | None, late_period: str | None) -> str:
+    parts = [quote.product.removeprefix("Machine "), f"app {app}"]
+    if region:
+        parts.append(region)
+    text = " · ".join(parts)
+    return f"Late usage for {late_period}: {text}" if late_period else text
+
+
+def tiered_value(billable: Decimal, unit_price: Decimal, price_per: Decimal, tiers: tuple[Tier, ...]) -> Decimal:
+    """Exact dollar value of `billable` base units under graduated tiers (none: one flat price)."""
+    if not tiers:
+        return billable * unit_price / price_per
+    value, floor = Decimal(0), Decimal(0)
+    for tier in tiers:
+        ceiling = billable if tier.up_to is None else min(billable, tier.up_to)
+        if ceiling > floor:
+            value += (ceiling - floor) * tier.unit_price / price_per
+        if tier.up_to is None or billable <= tier.up_to:
+            break
+        floor = tier.up_to
+    return value
+
+
+def price_lines(lines: Iterable[LineItem]) -> list[LineItem]:
+    """Apply free allowances and prices to metered lines; fixed-amount lines pass through."""
+    ordered = sorted(lines, key=lambda line: line.id)
+    remaining: dict[str, Decimal] = {}
+    priced = []
+    for line in ordered:
+        if line.kind not in METERED_KINDS:
+            priced.append(line)
+            continue
+        free = Decimal(0)
+        if line.free_pool and line.kind is not LineKind.LATE_USAGE:
+            pool = remaining.setdefault(line.free_pool, line.free_allowance)
+            free = min(pool, line.quantity)
+            remaining[line.free_pool] = pool - free
+        value = tiered_value(line.quantity - free, line.unit_price, line.price_per, line.tiers)
+        priced.append(replace(line, free_quantity=free, amount_cents=cents_from_dollars(value)))
+    return priced
+
+
+@dataclass(frozen=True)
+class Totals:
+    subtotal_cents: int
+    credits_cents: int  # positive number: what credits take off
+    total_cents: int
+
+
+def totals(lines: Iterable[LineItem]) -> Totals:
+    subtotal = credits = 0
+    for line in lines:
+        if line.kind is LineKind.CREDIT:
+            credits -= line.amount_cents
+        else:
+            subtotal += line.amount_cents
+    return Totals(subtotal, credits, subtotal - credits)

@@ -1,0 +1,176 @@
+"""Invoice use cases: read (with live pricing for drafts), finalize, void, add items."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from ..domain.catalog import Category
+from ..domain.errors import Conflict, InvalidTransition, NotFound
+from ..domain.invoice import PAYMENT_TERMS, Invoice, InvoiceStatus, SyncState, invoice_id_for
+from ..domain.lines import LineItem, LineKind, Totals, line_id, price_lines, totals
+from ..domain.periods import Period
+from ..storage.invoices import InvoiceRepository
+
+
+@dataclass(frozen=True)
+class InvoiceView:
+    """An invoice with priced lines and the breakdowns customers read it by."""
+
+    invoice: Invoice
+    lines: list[LineItem]
+    totals: Totals
+    by_app: dict[str, int]
+    by_category: dict[str, int]
+    by_region: dict[str, int]
+    as_of: datetime
+    projected_total_cents: int | None = None
+
+
+def _breakdown(lines: Iterable[LineItem], key: Callable[[LineItem], str | None]) -> dict[str, int]:
+    sums: dict[str, int] = defaultdict(int)
+    for line in lines:
+        sums[key(line) or "(none)"] += line.amount_cents
+    return dict(sorted(sums.items()))
+
+
+def build_view(invoice: Invoice, lines: list[LineItem], now: datetime, project: bool = False) -> InvoiceView:
+    priced = price_lines(lines) if invoice.status in (InvoiceStatus.DRAFT, InvoiceStatus.FINALIZING) else lines
+    priced = sorted(priced, key=lambda line: (line.category, line.app or "", line.description, line.id))
+    view_totals = totals(priced)
+    projected = _projected_total(invoice, lines, now) if project else None
+    return InvoiceView(
+        invoice=replace(invoice, line_count=len(priced), subtotal_cents=view_totals.subtotal_cents,
+                        credits_cents=view_totals.credits_cents, total_cents=view_totals.total_cents),
+        lines=priced,
+        totals=view_totals,
+        by_app=_breakdown(priced, lambda line: line.app),
+        by_category=_breakdown(priced, lambda line: line.category.value),
+        by_region=_breakdown(priced, lambda line: line.region),
+        as_of=now,
+        projected_total_cents=projected,
+    )
+
+
+def _projected_total(invoice: Invoice, lines: list[LineItem], now: datetime) -> int:
+    """Month-end run rate: this period's usage scaled by elapsed time; fixed lines as they are."""
+    period = invoice.period
+    elapsed = Decimal(max(int((now - period.start).total_seconds()), 1))
+    length = Decimal(int((period.end - period.start).total_seconds()))
+    if elapsed >= length:
+        return totals(price_lines(lines)).total_cents
+    scale = length / elapsed
+    projected = [
+        replace(line, quantity=line.quantity * scale) if line.kind is LineKind.USAGE else line for line in lines
+    ]
+    return max(0, totals(price_lines(projected)).total_cents)
+
+
+class InvoiceService:
+    def __init__(self, invoices: InvoiceRepository | None = None) -> None:
+        self.invoices = invoices or InvoiceRepository()
+
+    def require(self, org: str, invoice_id: str) -> Invoice:
+        invoice = self.invoices.get(org, invoice_id)
+        if invoice is None:
+            raise NotFound(f"invoice {invoice_id} not found for {org}")
+        return invoice
+
+    def view(self, org: str, invoice_id: str, now: datetime) -> InvoiceView:
+        invoice = self.require(org, invoice_id)
+        return build_view(invoice, self.invoices.lines(org, invoice.id), now)
+
+    def upcoming(self, org: str, currency: str, now: datetime) -> InvoiceView:
+        """The invoice being built now: the current period's draft, or an empty preview of it."""
+        period = Period.of(now)
+        invoice = self.invoices.get(org, invoice_id_for(period))
+        if invoice is None or invoice.status is not InvoiceStatus.DRAFT:
+            invoice = Invoice(org=org, id=invoice_id_for(period), number="", period=period,
+                              status=InvoiceStatus.DRAFT, currency=currency, created_at=now, updated_at=now)
+            return build_view(invoice, [], now, project=True)
+        return build_view(invoice, self.invoices.lines(org, invoice.id), now, project=True)
+
+    def finalize(self, org: str, invoice_id: str, now: datetime) -> Invoice:
+        """Close the invoice to usage, freeze every line's amount, then mark it finalized.
+
+        Each step is guarded and idempotent, so a crash anywhere is finished by running
+        finalize again (the month-end job resumes invoices left in `finalizing`).
+        """
+        invoice = self.require(org, invoice_id)
+        if invoice.status is InvoiceStatus.DRAFT:
+            invoice = self.invoices.transition(invoice, InvoiceStatus.FINALIZING, now)
+        if invoice.status is not InvoiceStatus.FINALIZING:
+            raise InvalidTransition(f"invoice is already {invoice.status.value}", {"status": invoice.status.value})
+        priced = price_lines(self.invoices.lines(org, invoice.id))
+        invoice_totals = totals(priced)
+        if invoice_totals.total_cents < 0:
+            raise Conflict("credits exceed the invoice subtotal", {"total_cents": invoice_totals.total_cents})
+        self.invoices.freeze_lines(org, invoice.id, priced)
+        return self.invoices.transition(
+            invoice, InvoiceStatus.FINALIZED, now, totals=invoice_totals, line_count=len(priced),
+            due_at=now + PAYMENT_TERMS, sync_state=SyncState.PENDING, rollup_sign=+1,
+        )
+
+    def void(self, org: str, invoice_id: str, now: datetime) -> Invoice:
+        invoice = self.require(org, invoice_id)
+        if invoice.status is InvoiceStatus.DRAFT:
+            return self.invoices.transition(invoice, InvoiceStatus.VOID, now)
+        # A finalized invoice leaves the month totals and must be voided in Stripe too.
+        return self.invoices.transition(invoice, InvoiceStatus.VOID, now, sync_state=SyncState.PENDING,
+                                        rollup_sign=-1)
+
+    def add_item(
+        self, org: str, invoice_id: str, client_id: str, kind: LineKind, amount_cents: int,
+        description: str, now: datetime,
+    ) -> tuple[LineItem, bool]:
+        """A one-off charge or a credit on a draft, idempotent by the client's id."""
+        invoice = self.require(org, invoice_id)
+        signed = -amount_cents if kind is LineKind.CREDIT else amount_cents
+        item = LineItem(
+            id=line_id("fixed", client_id), kind=kind,
+            category=Category.ADDONS if kind is LineKind.ONE_OFF else Category.SUPPORT,
+            product="Credit" if kind is LineKind.CREDIT else "One-off charge", description=description,
+            app=None, region=None, resource=None, meter=None, quantity=Decimal(1), unit="item",
+            display_unit="items", display_divisor=Decimal(1), unit_price=Decimal(signed) / 100,
+            price_per=Decimal(1), price_unit="item", tiers=(), free_pool=None, free_allowance=Decimal(0),
+            price_version=None, usage_period=str(invoice.period), event_count=0, first_usage_at=None,
+            last_usage_at=None, amount_cents=signed,
+        )
+        existing = {line.id: line for line in self.invoices.lines(org, invoice.id)}
+        if item.id in existing:
+            return self._replayed(existing[item.id], item), False
+        if invoice.status is not InvoiceStatus.DRAFT:
+            raise InvalidTransition("only a draft invoice takes new items", {"status": invoice.status.value})
+        if kind is LineKind.CREDIT:
+            current = totals(price_lines(existing.values())).total_cents
+            if current + signed < 0:
+                raise Conflict("a credit cannot take the invoice total below zero",
+                               {"total_cents": current, "credit_cents": amount_cents})
+        if not self.invoices.add_fixed_line(invoice, item, client_id, now):
+            stored = {line.id: line for line in self.invoices.lines(org, invoice.id)}[item.id]
+            return self._replayed(stored, item), False
+        return item, True
+
+    @staticmethod
+    def _replayed(stored: LineItem, asked: LineItem) -> LineItem:
+        same = (stored.kind, stored.amount_cents, stored.description) == (asked.kind, asked.amount_cents,
+                                                                          asked.description)
+        if not same:
+            raise Conflict("this client id was already used for a different item", {"line_id": stored.id})
+        return stored
+
+    def finalize_due(self, now: datetime, grace: timedelta) -> list[Invoice]:
+        """Month-end: finalize every draft of a past period once its grace has passed."""
+        cutoff = Period.of(now - grace)
+        due = list(self.invoices.by_state(InvoiceStatus.FINALIZING.value))
+        due += list(self.invoices.by_state(InvoiceStatus.DRAFT.value, before_period=cutoff))
+        finalized = []
+        for invoice in due:
+            try:
+                finalized.append(self.finalize(invoice.org, invoice.id, now))
+            except InvalidTransition:
+                continue  # someone else finalized or voided it meanwhile
+        return finalized

@@ -1,0 +1,185 @@
+"""Record a batch of usage events: validate, route, write once, answer per event."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+
+from ..config import Settings
+from ..domain.errors import DomainError
+from ..domain.lines import LineKind, describe, usage_kind, usage_line_id
+from ..domain.periods import Period
+from ..domain.pricebook import Quote, quote
+from ..storage import usage_writer
+from ..storage.invoices import InvoiceRepository
+from ..storage.orgs import OrgRepository
+from ..storage.usage_writer import LineTarget, Placement, WriteOutcome
+from .routing import InvoiceRouter
+
+MAX_REROUTES = 5
+
+
+@dataclass(frozen=True)
+class UsageEvent:
+    id: str
+    org: str
+    app: str
+    meter: str
+    quantity: Decimal
+    region: str | None
+    attributes: Mapping[str, str]
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class Rejection:
+    code: str
+    message: str
+    id: str | None = None
+
+
+@dataclass
+class EventResult:
+    index: int
+    id: str | None
+    status: str  # accepted | duplicate | rejected
+    invoice_id: str | None = None
+    line_id: str | None = None
+    late: bool = False
+    error: dict[str, str] | None = field(default=None)
+
+
+def record_usage(
+    items: list[UsageEvent | Rejection], now: datetime, settings: Settings
+) -> list[EventResult]:
+    invoices, orgs = InvoiceRepository(), OrgRepository()
+    results: list[EventResult | None] = [None] * len(items)
+    first_index: dict[tuple[str, str], int] = {}
+    candidates: list[tuple[int, UsageEvent]] = []
+    for index, item in enumerate(items):
+        if isinstance(item, Rejection):
+            results[index] = _rejected(index, item.id, item.code, item.message)
+        elif (item.org, item.id) in first_index:
+            continue  # a repeat inside the batch answers like its first occurrence, below
+        else:
+            first_index[(item.org, item.id)] = index
+            candidates.append((index, item))
+
+    profiles = orgs.get_many({event.org for _, event in candidates}) if candidates else {}
+    router = InvoiceRouter(invoices, now, settings.finalize_grace)
+    placements: dict[tuple[str, str], tuple[int, Placement]] = {}
+    for index, event in candidates:
+        problem = _check(event, now, settings, set(profiles))
+        if problem:
+            results[index] = _rejected(index, event.id, *problem)
+            continue
+        try:
+            placements[(event.org, event.id)] = (index, _place(event, router, settings))
+        except DomainError as error:
+            results[index] = _rejected(index, event.id, error.code, error.message)
+
+    _write(placements, router, now, results)
+    for index, item in enumerate(items):
+        if results[index] is None and isinstance(item, UsageEvent):
+            results[index] = _repeat_of(results[first_index[(item.org, item.id)]], index)
+    return [r for r in results if r is not None]
+
+
+def _check(event: UsageEvent, now: datetime, settings: Settings, known_orgs: set[str]) -> tuple[str, str] | None:
+    if event.org not in known_orgs:
+        return "unknown_org", f"organisation {event.org!r} has no billing profile"
+    if event.timestamp > now + settings.future_tolerance:
+        return "timestamp_in_future", "timestamp is more than 5 minutes ahead of the server clock"
+    if event.timestamp < now - settings.late_usage_window:
+        days = settings.late_usage_window.days
+        return "timestamp_too_old", f"timestamp is older than the {days}-day late-usage window"
+    return None
+
+
+def _place(event: UsageEvent, router: InvoiceRouter, settings: Settings) -> Placement:
+    usage_period = Period.of(event.timestamp)
+    event_quote = quote(event.meter, event.region, event.attributes, usage_period)
+    target = _line_target(event.org, event_quote, event.app, event.region, usage_period, router)
+    expires_at = int((event.timestamp + settings.dedup_retention).timestamp())
+    return Placement(event.org, event.id, event.quantity, event.timestamp, target, expires_at)
+
+
+def _line_target(
+    org: str, event_quote: Quote, app: str, region: str | None, usage_period: Period, router: InvoiceRouter
+) -> LineTarget:
+    invoice, late = router.target(org, usage_period)
+    return LineTarget(
+        org=org,
+        invoice_id=invoice.id,
+        line_id=usage_line_id(event_quote, app, region, str(usage_period), late),
+        kind=usage_kind(event_quote, late),
+        quote=event_quote,
+        description=describe(event_quote, app, region, str(usage_period) if late else None),
+        app=app,
+        region=region,
+        usage_period=str(usage_period),
+    )
+
+
+def _write(
+    placements: dict[tuple[str, str], tuple[int, Placement]],
+    router: InvoiceRouter,
+    now: datetime,
+    results: list[EventResult | None],
+) -> None:
+    pending = dict(placements)
+    duplicates: list[tuple[str, str]] = []
+    for _ in range(MAX_REROUTES):
+        if not pending:
+            break
+        outcomes = usage_writer.write([p for _, p in pending.values()], now)
+        retry: dict[tuple[str, str], tuple[int, Placement]] = {}
+        for key, (index, placement) in pending.items():
+            outcome = outcomes[key]
+            if outcome is WriteOutcome.ACCEPTED:
+                t = placement.target
+                late = t.kind is LineKind.LATE_USAGE
+                results[index] = EventResult(index, key[1], "accepted", t.invoice_id, t.line_id, late)
+            elif outcome is WriteOutcome.DUPLICATE:
+                duplicates.append(key)
+            else:
+                # The invoice was finalized while we wrote: route again, to the next open one.
+                router.forget(placement.org, placement.target.invoice_id)
+                retry[key] = (index, _rerouted(placement, router))
+        pending = retry
+    for key, (index, _) in pending.items():
+        results[index] = _rejected(index, key[1], "retry_later", "invoice changed repeatedly; resend this event")
+    _fill_duplicates(duplicates, placements, results)
+
+
+def _rerouted(placement: Placement, router: InvoiceRouter) -> Placement:
+    t = placement.target
+    target = _line_target(t.org, t.quote, t.app, t.region, Period.parse(t.usage_period), router)
+    return replace(placement, target=target)
+
+
+def _fill_duplicates(
+    duplicates: list[tuple[str, str]],
+    placements: dict[tuple[str, str], tuple[int, Placement]],
+    results: list[EventResult | None],
+) -> None:
+    if not duplicates:
+        return
+    landed = usage_writer.dedup_records(duplicates)
+    for key in duplicates:
+        index = placements[key][0]
+        invoice_id, line_id = landed.get(key, (None, None))
+        results[index] = EventResult(index, key[1], "duplicate", invoice_id, line_id)
+
+
+def _rejected(index: int, event_id: str | None, code: str, message: str) -> EventResult:
+    return EventResult(index, event_id, "rejected", error={"code": code, "message": message})
+
+
+def _repeat_of(first: EventResult | None, index: int) -> EventResult:
+    assert first is not None
+    if first.status == "rejected":
+        return EventResult(index, first.id, "rejected", error=first.error)
+    return EventResult(index, first.id, "duplicate", first.invoice_id, first.line_id)

@@ -1,0 +1,1 @@
+"""The single DynamoDB table: key shapes, PynamoDB models, repositories, write paths."""

@@ -1,0 +1,281 @@
+"""Invoice headers and their lines: reads, creation and guarded status changes.
+
+Every write is conditioned on the status (and version) it expects; a failed condition
+becomes a named domain error, never a silent overwrite.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime
+
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from ..domain.errors import Conflict, InvalidTransition, ValidationFailed
+from ..domain.invoice import (
+    Invoice,
+    InvoiceStatus,
+    SyncState,
+    check_transition,
+    invoice_id_for,
+    invoice_number,
+    number_prefix,
+)
+from ..domain.lines import LineItem, Totals
+from ..domain.periods import Period
+from . import keys
+from .convert import index_state, invoice_from_record, line_from_record
+from .models import InvoiceItem, LineItemRecord, OrgItem, RollupItem
+
+CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+def _condition_failed(error: Exception) -> bool:
+    return getattr(error, "cause_response_code", None) == CONDITION_FAILED
+
+
+def encode_cursor(invoice_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": invoice_id}).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        after = json.loads(base64.urlsafe_b64decode(cursor.encode()))["after"]
+        return keys.safe(after)
+    except (ValueError, KeyError, TypeError, binascii.Error) as error:
+        raise ValidationFailed("cursor is not one this API issued") from error
+
+
+class InvoiceRepository:
+    def get(self, org: str, invoice_id: str) -> Invoice | None:
+        try:
+            item = InvoiceItem.get(keys.org_pk(org), keys.invoice_sk(invoice_id), consistent_read=True)
+        except InvoiceItem.DoesNotExist:
+            return None
+        return invoice_from_record(item)
+
+    def page(self, org: str, limit: int, cursor: str | None) -> tuple[list[Invoice], str | None]:
+        """Newest first (invoice ids sort by period), one page at a time."""
+        start = None
+        if cursor:
+            start = {"pk": {"S": keys.org_pk(org)}, "sk": {"S": keys.invoice_sk(decode_cursor(cursor))}}
+        query = InvoiceItem.query(
+            keys.org_pk(org),
+            InvoiceItem.sk.startswith(keys.INVOICE_SK_PREFIX),
+            scan_index_forward=False,
+            limit=limit,
+            last_evaluated_key=start,
+        )
+        invoices = [invoice_from_record(item) for item in query]
+        more = query.last_evaluated_key is not None and len(invoices) == limit
+        return invoices, encode_cursor(invoices[-1].id) if more and invoices else None
+
+    def lines(self, org: str, invoice_id: str) -> list[LineItem]:
+        records = LineItemRecord.query(keys.lines_pk(org, invoice_id), consistent_read=True)
+        return [line_from_record(record) for record in records]
+
+    def by_state(self, state: str, before_period: Period | None = None) -> Iterator[Invoice]:
+        condition: Condition | None = None
+        if before_period is not None:
+            condition = InvoiceItem.gsi1sk < f"{before_period}#"
+        for item in InvoiceItem.state_index.query(keys.state_gsi_pk(state), condition):
+            yield invoice_from_record(item)
+
+    def create_draft(self, org: str, period: Period, now: datetime) -> Invoice:
+        """Create the org's invoice for `period`, numbering it from the org's sequence.
+
+        Racing creators converge: the invoice id is derived from the period, and the
+        sequence bump and the insert commit together or not at all.
+        """
+        for _ in range(10):
+            existing = self.get(org, invoice_id_for(period))
+            if existing is not None:
+                return existing
+            profile = OrgItem.get(keys.org_pk(org), keys.PROFILE_SK, consistent_read=True)
+            sequence = profile.invoice_seq + 1
+            item = InvoiceItem(
+                keys.org_pk(org),
+                keys.invoice_sk(invoice_id_for(period)),
+                org=org,
+                invoice_id=invoice_id_for(period),
+                number=invoice_number(number_prefix(org), sequence),
+                period=str(period),
+                status=InvoiceStatus.DRAFT.value,
+                currency=profile.currency,
+                created_at=now,
+                updated_at=now,
+                gsi1pk=keys.state_gsi_pk(InvoiceStatus.DRAFT.value),
+                gsi1sk=keys.state_gsi_sk(str(period), org),
+            )
+            try:
+                with TransactWrite(connection=OrgItem._get_connection().connection) as tx:
+                    tx.update(
+                        profile,
+                        actions=[OrgItem.invoice_seq.set(sequence)],
+                        condition=OrgItem.invoice_seq == profile.invoice_seq,
+                    )
+                    tx.save(item, condition=InvoiceItem.pk.does_not_exist())
+                return invoice_from_record(item)
+            except TransactWriteError:
+                continue  # another writer numbered an invoice first: read again
+        raise Conflict(f"could not create the {period} invoice for {org}: too much contention")
+
+    def transition(
+        self,
+        invoice: Invoice,
+        target: InvoiceStatus,
+        now: datetime,
+        *,
+        totals: Totals | None = None,
+        line_count: int | None = None,
+        due_at: datetime | None = None,
+        sync_state: SyncState | None = None,
+        rollup_sign: int = 0,
+    ) -> Invoice:
+        """Move the invoice to `target` if it is still at the status and version we read.
+
+        With `rollup_sign` ±1, the month rollups change in the same transaction, so
+        finance totals stay exact whatever crashes or retries happen around it.
+        """
+        check_transition(invoice.status, target)
+        updated = replace(invoice, status=target, updated_at=now, version=invoice.version + 1)
+        actions: list[Action] = [
+            InvoiceItem.status.set(target.value),
+            InvoiceItem.updated_at.set(now),
+            InvoiceItem.version.set(updated.version),
+        ]
+        if totals is not None and line_count is not None:
+            updated = replace(
+                updated, subtotal_cents=totals.subtotal_cents, credits_cents=totals.credits_cents,
+                total_cents=totals.total_cents, line_count=line_count, finalized_at=now, due_at=due_at,
+            )
+            actions += [
+                InvoiceItem.subtotal_cents.set(totals.subtotal_cents),
+                InvoiceItem.credits_cents.set(totals.credits_cents),
+                InvoiceItem.total_cents.set(totals.total_cents),
+                InvoiceItem.line_count.set(line_count),
+                InvoiceItem.finalized_at.set(now),
+            ]
+            if due_at is not None:
+                actions.append(InvoiceItem.due_at.set(due_at))
+        if target is InvoiceStatus.VOID:
+            updated = replace(updated, voided_at=now)
+            actions.append(InvoiceItem.voided_at.set(now))
+        if sync_state is not None:
+            updated = replace(updated, sync=replace(invoice.sync, state=sync_state, requested_at=now))
+            actions += [InvoiceItem.sync_state.set(sync_state.value), InvoiceItem.sync_requested_at.set(now)]
+        actions.append(InvoiceItem.gsi1pk.set(keys.state_gsi_pk(index_state(target, updated.sync.state))))
+        condition = (InvoiceItem.status == invoice.status.value) & (InvoiceItem.version == invoice.version)
+        record = InvoiceItem(keys.org_pk(invoice.org), keys.invoice_sk(invoice.id))
+        try:
+            with TransactWrite(connection=InvoiceItem._get_connection().connection) as tx:
+                tx.update(record, actions=actions, condition=condition)
+                if rollup_sign:
+                    self._add_to_rollups(tx, updated, rollup_sign)
+        except TransactWriteError as error:
+            reasons = error.cancellation_reasons
+            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+                raise InvalidTransition(
+                    f"invoice {invoice.id} changed while being updated; read it again",
+                    {"expected_status": invoice.status.value, "expected_version": invoice.version},
+                ) from error
+            raise
+        return updated
+
+    def _add_to_rollups(self, tx: TransactWrite, invoice: Invoice, sign: int) -> None:
+        period = str(invoice.period)
+        targets = (
+            (keys.rollup_shard_pk(keys.rollup_shard_for(invoice.org)), keys.month_sk(period)),
+            (keys.org_pk(invoice.org), keys.org_rollup_sk(period)),
+        )
+        for pk, sk in targets:
+            tx.update(
+                RollupItem(pk, sk),
+                actions=[
+                    RollupItem.period.set(period),
+                    RollupItem.currency.set(invoice.currency),
+                    RollupItem.subtotal_cents.add(sign * invoice.subtotal_cents),
+                    RollupItem.credits_cents.add(sign * invoice.credits_cents),
+                    RollupItem.total_cents.add(sign * invoice.total_cents),
+                    RollupItem.invoice_count.add(sign),
+                ],
+            )
+
+    def freeze_lines(self, org: str, invoice_id: str, priced: list[LineItem]) -> None:
+        """Store each line's free quantity and amount. Only called while the invoice is finalizing."""
+        for line in priced:
+            record = LineItemRecord(keys.lines_pk(org, invoice_id), keys.line_sk(line.id))
+            record.update(
+                actions=[
+                    LineItemRecord.free_quantity.set(line.free_quantity),
+                    LineItemRecord.amount_cents.set(line.amount_cents),
+                ],
+                condition=LineItemRecord.pk.exists(),
+            )
+
+    def add_fixed_line(self, invoice: Invoice, line: LineItem, client_id: str, now: datetime) -> bool:
+        """Add a one-off charge or credit to a draft; False when this client id was already used."""
+        record = LineItemRecord(
+            keys.lines_pk(invoice.org, invoice.id),
+            keys.line_sk(line.id),
+            org=invoice.org,
+            invoice_id=invoice.id,
+            line_id=line.id,
+            kind=line.kind.value,
+            category=line.category.value,
+            product=line.product,
+            description=line.description,
+            app=line.app,
+            quantity=line.quantity,
+            unit=line.unit,
+            display_unit=line.display_unit,
+            display_divisor=line.display_divisor,
+            unit_price=line.unit_price,
+            price_per=line.price_per,
+            price_unit=line.price_unit,
+            usage_period=line.usage_period,
+            event_count=0,
+            amount_cents=line.amount_cents,
+            client_id=client_id,
+            created_at=now,
+        )
+        header = InvoiceItem(keys.org_pk(invoice.org), keys.invoice_sk(invoice.id))
+        try:
+            # Bumping the header's version serialises fixed items, so two concurrent credits
+            # cannot both pass the "total stays above zero" check made on the same read.
+            with TransactWrite(connection=LineItemRecord._get_connection().connection) as tx:
+                tx.save(record, condition=LineItemRecord.pk.does_not_exist())
+                tx.update(
+                    header,
+                    actions=[InvoiceItem.version.add(1), InvoiceItem.updated_at.set(now)],
+                    condition=(InvoiceItem.status == InvoiceStatus.DRAFT.value)
+                    & (InvoiceItem.version == invoice.version),
+                )
+        except TransactWriteError as error:
+            reasons = error.cancellation_reasons
+            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+                return False
+            if reasons and reasons[1] is not None and reasons[1].code == "ConditionalCheckFailed":
+                raise InvalidTransition(
+                    "the invoice changed or is no longer a draft; read it and retry", {"invoice": invoice.id}
+                ) from error
+            raise
+        return True
+
+    def update_fields(self, invoice: Invoice, **fields: object) -> None:
+        """Unconditional field update for bookkeeping that carries no status (sync details)."""
+        record = InvoiceItem(keys.org_pk(invoice.org), keys.invoice_sk(invoice.id))
+        actions = [getattr(InvoiceItem, name).set(value) for name, value in fields.items()]
+        try:
+            record.update(actions=actions, condition=InvoiceItem.pk.exists())
+        except (UpdateError, PutError) as error:
+            if _condition_failed(error):
+                raise Conflict(f"invoice {invoice.id} does not exist") from error
+            raise

@@ -1,0 +1,112 @@
+"""Every key shape of the single table, and the access pattern each one serves.
+
+Nothing else in the code builds a key. Parts that come from users are checked against a
+safe alphabet without the '#' delimiter, so a user value can never forge another key.
+
+  pk                         sk                 item                     access pattern
+  ORG#{org}                  PROFILE            billing profile          get org
+  ORG#{org}                  INV#{invoice}      invoice header           get / list an org's invoices (newest first)
+  ORG#{org}#INV#{invoice}    LINE#{line}        line item                read an invoice's lines: O(lines)
+  EVT#{org}#{event}          EVT                dedup record (TTL)       exactly-once usage
+  TOKEN#{sha256}             TOKEN              API token (hashed)       authenticate
+  ROLLUP#{shard}             MONTH#{YYYY-MM}    month totals (sharded)   finance totals: O(months)
+  ORG#{org}                  ROLLUP#{YYYY-MM}   month totals of one org  totals for one org
+  WEBHOOK#{event}            WEBHOOK            processed Stripe event   webhook idempotency
+  SYNCLEASE#{org}#{invoice}  LEASE              sync worker lease        one worker per invoice
+
+GSI gsi1 indexes invoice headers by state: gsi1pk STATE#{state}, gsi1sk {period}#{org}.
+It serves the month-end finalizer (drafts of past periods) and the reconciler (unsynced).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+ROLLUP_SHARDS = 8  # spreads month-end finalize writes over partitions; reads cost months × shards
+
+
+class UnsafeKeyPart(ValueError):
+    pass
+
+
+def safe(part: str) -> str:
+    if not SAFE_PART.match(part):
+        raise UnsafeKeyPart(f"unsafe key part {part!r}")
+    return part
+
+
+def org_pk(org: str) -> str:
+    return f"ORG#{safe(org)}"
+
+
+PROFILE_SK = "PROFILE"
+
+
+def invoice_sk(invoice_id: str) -> str:
+    return f"INV#{safe(invoice_id)}"
+
+
+INVOICE_SK_PREFIX = "INV#"
+
+
+def lines_pk(org: str, invoice_id: str) -> str:
+    return f"ORG#{safe(org)}#INV#{safe(invoice_id)}"
+
+
+def line_sk(line_id: str) -> str:
+    return f"LINE#{safe(line_id)}"
+
+
+def event_pk(org: str, event_id: str) -> str:
+    return f"EVT#{safe(org)}#{safe(event_id)}"
+
+
+EVENT_SK = "EVT"
+
+
+def token_pk(token: str, pepper: str) -> str:
+    digest = hashlib.sha256(f"{pepper}:{token}".encode()).hexdigest()
+    return f"TOKEN#{digest}"
+
+
+TOKEN_SK = "TOKEN"
+
+
+def rollup_shard_pk(shard: int) -> str:
+    return f"ROLLUP#{shard}"
+
+
+def rollup_shard_for(org: str) -> int:
+    return int(hashlib.sha256(org.encode()).hexdigest(), 16) % ROLLUP_SHARDS
+
+
+def month_sk(period: str) -> str:
+    return f"MONTH#{period}"
+
+
+def org_rollup_sk(period: str) -> str:
+    return f"ROLLUP#{period}"
+
+
+def webhook_pk(event_id: str) -> str:
+    return f"WEBHOOK#{safe(event_id)}"
+
+
+WEBHOOK_SK = "WEBHOOK"
+
+
+def lease_pk(org: str, invoice_id: str) -> str:
+    return f"SYNCLEASE#{safe(org)}#{safe(invoice_id)}"
+
+
+LEASE_SK = "LEASE"
+
+
+def state_gsi_pk(state: str) -> str:
+    return f"STATE#{state}"
+
+
+def state_gsi_sk(period: str, org: str) -> str:
+    return f"{period}#{safe(org)}"

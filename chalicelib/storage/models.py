@@ -1,0 +1,221 @@
+"""PynamoDB models of the single table. Keys come from keys.py only.
+
+Every model points at the same table; `bind()` sets its name and endpoint once per
+process (Lambda cold start, local stack, or a test's DynamoDB Local).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from pynamodb.attributes import (
+    Attribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.constants import NUMBER
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+
+class DecimalAttribute(Attribute[Decimal]):
+    """A DynamoDB number read and written as Decimal: PynamoDB's NumberAttribute goes through float."""
+
+    attr_type = NUMBER
+
+    def serialize(self, value: Any) -> str:
+        if not isinstance(value, (Decimal, int)) or isinstance(value, bool):
+            raise TypeError(f"DecimalAttribute takes Decimal or int, not {type(value).__name__}")
+        return str(value)
+
+    def deserialize(self, value: str) -> Decimal:
+        return Decimal(value)
+
+
+class IntAttribute(Attribute[int]):
+    """A DynamoDB number that is a whole number (cents, counts, versions)."""
+
+    attr_type = NUMBER
+
+    def serialize(self, value: Any) -> str:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"IntAttribute takes int, not {type(value).__name__}")
+        return str(value)
+
+    def deserialize(self, value: str) -> int:
+        return int(Decimal(value))
+
+
+class _Meta:
+    table_name = "usage-invoicing-dev"
+    region = "us-east-1"
+    host: str | None = None
+    max_retry_attempts = 3
+
+
+class BaseItem(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class StateIndex(GlobalSecondaryIndex["InvoiceItem"]):
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class OrgItem(BaseItem):
+    class Meta(_Meta):
+        pass
+
+    org = UnicodeAttribute()
+    name = UnicodeAttribute()
+    email = UnicodeAttribute()
+    currency = UnicodeAttribute(default="usd")
+    invoice_seq = IntAttribute(default=0)
+    stripe_customer_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    version = IntAttribute(default=1)
+
+
+class InvoiceItem(BaseItem):
+    class Meta(_Meta):
+        pass
+
+    org = UnicodeAttribute()
+    invoice_id = UnicodeAttribute()
+    number = UnicodeAttribute()
+    period = UnicodeAttribute()
+    status = UnicodeAttribute()
+    currency = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    version = IntAttribute(default=1)
+    subtotal_cents = IntAttribute(default=0)
+    credits_cents = IntAttribute(default=0)
+    total_cents = IntAttribute(default=0)
+    line_count = IntAttribute(default=0)
+    finalized_at = UTCDateTimeAttribute(null=True)
+    due_at = UTCDateTimeAttribute(null=True)
+    voided_at = UTCDateTimeAttribute(null=True)
+    payment_status = UnicodeAttribute(default="none")
+    sync_state = UnicodeAttribute(default="not_required")
+    stripe_invoice_id = UnicodeAttribute(null=True)
+    stripe_invoice_number = UnicodeAttribute(null=True)
+    sync_attempts = IntAttribute(default=0)
+    sync_last_error = UnicodeAttribute(null=True)
+    sync_requested_at = UTCDateTimeAttribute(null=True)
+    synced_at = UTCDateTimeAttribute(null=True)
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    state_index = StateIndex()
+
+
+class LineItemRecord(BaseItem):
+    class Meta(_Meta):
+        pass
+
+    org = UnicodeAttribute()
+    invoice_id = UnicodeAttribute()
+    line_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    category = UnicodeAttribute()
+    product = UnicodeAttribute()
+    description = UnicodeAttribute()
+    app = UnicodeAttribute(null=True)
+    region = UnicodeAttribute(null=True)
+    resource = UnicodeAttribute(null=True)
+    meter = UnicodeAttribute(null=True)
+    quantity = DecimalAttribute(default=Decimal)
+    unit = UnicodeAttribute()
+    display_unit = UnicodeAttribute()
+    display_divisor = DecimalAttribute()
+    unit_price = DecimalAttribute()
+    price_per = DecimalAttribute()
+    price_unit = UnicodeAttribute()
+    tiers = UnicodeAttribute(default="[]")  # JSON [[up_to|null, "unit_price"], ...]
+    free_pool = UnicodeAttribute(null=True)
+    free_allowance = DecimalAttribute(default=Decimal)
+    price_version = UnicodeAttribute(null=True)
+    usage_period = UnicodeAttribute()
+    event_count = IntAttribute(default=0)
+    first_usage_at = UnicodeAttribute(null=True)
+    last_usage_at = UnicodeAttribute(null=True)
+    free_quantity = DecimalAttribute(null=True)  # frozen at finalize
+    amount_cents = IntAttribute(null=True)  # fixed for one-off/credit lines; frozen at finalize for metered
+    client_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute(null=True)
+
+
+class EventRecord(BaseItem):
+    """Dedup record of one accepted usage event; expires by TTL after the late-usage window."""
+
+    class Meta(_Meta):
+        pass
+
+    invoice_id = UnicodeAttribute()
+    line_id = UnicodeAttribute()
+    expires_at = NumberAttribute()  # epoch seconds, the table's TTL attribute
+
+
+class TokenItem(BaseItem):
+    class Meta(_Meta):
+        pass
+
+    name = UnicodeAttribute()
+    scopes = UnicodeSetAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
+class RollupItem(BaseItem):
+    class Meta(_Meta):
+        pass
+
+    period = UnicodeAttribute()
+    currency = UnicodeAttribute(default="usd")
+    subtotal_cents = IntAttribute(default=0)
+    credits_cents = IntAttribute(default=0)
+    total_cents = IntAttribute(default=0)
+    invoice_count = IntAttribute(default=0)
+
+
+class WebhookEventItem(BaseItem):
+    class Meta(_Meta):
+        pass
+
+    event_type = UnicodeAttribute()
+    received_at = UTCDateTimeAttribute()
+    expires_at = NumberAttribute()
+
+
+class LeaseItem(BaseItem):
+    class Meta(_Meta):
+        pass
+
+    owner = UnicodeAttribute()
+    expires_at_ms = NumberAttribute()
+    expires_at = NumberAttribute()
+
+
+MODELS: tuple[type[BaseItem], ...] = (
+    BaseItem, OrgItem, InvoiceItem, LineItemRecord, EventRecord, TokenItem, RollupItem, WebhookEventItem, LeaseItem,
+)
+
+
+def bind(table_name: str, host: str | None, region: str) -> None:
+    """Point every model at one table and endpoint, dropping cached connections."""
+    for model in MODELS:
+        model.Meta.table_name = table_name
+        model.Meta.host = host
+        model.Meta.region = region
+        model._connection = None

@@ -1,0 +1,79 @@
+"""Organisations' billing profiles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pynamodb.exceptions import PutError, UpdateError
+
+from ..domain.errors import Conflict
+from . import keys
+from .models import OrgItem
+
+
+@dataclass(frozen=True)
+class OrgProfile:
+    org: str
+    name: str
+    email: str
+    currency: str
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    stripe_customer_id: str | None = None
+
+
+def _profile(item: OrgItem) -> OrgProfile:
+    return OrgProfile(
+        org=item.org, name=item.name, email=item.email, currency=item.currency,
+        created_at=item.created_at, updated_at=item.updated_at, version=item.version,
+        stripe_customer_id=item.stripe_customer_id,
+    )
+
+
+class OrgRepository:
+    def get(self, org: str) -> OrgProfile | None:
+        try:
+            return _profile(OrgItem.get(keys.org_pk(org), keys.PROFILE_SK, consistent_read=True))
+        except OrgItem.DoesNotExist:
+            return None
+
+    def get_many(self, orgs: set[str]) -> dict[str, OrgProfile]:
+        items = OrgItem.batch_get([(keys.org_pk(org), keys.PROFILE_SK) for org in orgs])
+        return {item.org: _profile(item) for item in items}
+
+    def upsert(self, org: str, name: str, email: str, currency: str, now: datetime) -> tuple[OrgProfile, bool]:
+        """Create the profile, or update name and email. The currency is fixed once invoices exist."""
+        existing = self.get(org)
+        if existing is None:
+            item = OrgItem(
+                keys.org_pk(org), keys.PROFILE_SK, org=org, name=name, email=email,
+                currency=currency, created_at=now, updated_at=now,
+            )
+            try:
+                item.save(condition=OrgItem.pk.does_not_exist())
+                return _profile(item), True
+            except PutError as error:
+                raise Conflict("organisation was created concurrently; retry") from error
+        if currency != existing.currency:
+            raise Conflict("an organisation's currency cannot change", {"currency": existing.currency})
+        item = OrgItem(keys.org_pk(org), keys.PROFILE_SK)
+        try:
+            item.update(
+                actions=[
+                    OrgItem.name.set(name), OrgItem.email.set(email),
+                    OrgItem.updated_at.set(now), OrgItem.version.add(1),
+                ],
+                condition=OrgItem.version == existing.version,
+            )
+        except UpdateError as error:
+            raise Conflict("organisation changed concurrently; retry") from error
+        return _profile(item), False
+
+    def set_stripe_customer(self, org: str, customer_id: str) -> None:
+        item = OrgItem(keys.org_pk(org), keys.PROFILE_SK)
+        item.update(
+            actions=[OrgItem.stripe_customer_id.set(customer_id)],
+            condition=OrgItem.stripe_customer_id.does_not_exist() | (OrgItem.stripe_customer_id == customer_id),
+        )

@@ -1,0 +1,48 @@
+"""Month rollups for finance: read cost is months × shards, never the number of invoices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..domain.periods import Period
+from . import keys
+from .models import RollupItem
+
+
+@dataclass(frozen=True)
+class MonthTotal:
+    period: str
+    invoice_count: int
+    subtotal_cents: int
+    credits_cents: int
+    total_cents: int
+
+
+@dataclass
+class RollupRead:
+    months: list[MonthTotal]
+    items_read: int
+
+
+def monthly_totals(first: Period, last: Period, org: str | None = None) -> RollupRead:
+    if org is not None:
+        partitions = [(keys.org_pk(org), keys.org_rollup_sk)]
+    else:
+        partitions = [(keys.rollup_shard_pk(s), keys.month_sk) for s in range(keys.ROLLUP_SHARDS)]
+    sums: dict[str, list[int]] = {}
+    items_read = 0
+    for pk, sk in partitions:
+        for item in RollupItem.query(pk, RollupItem.sk.between(sk(str(first)), sk(str(last)))):
+            items_read += 1
+            row = sums.setdefault(item.period, [0, 0, 0, 0])
+            row[0] += item.invoice_count
+            row[1] += item.subtotal_cents
+            row[2] += item.credits_cents
+            row[3] += item.total_cents
+    months = []
+    period = first
+    while period <= last:
+        count, subtotal, credits, total = sums.get(str(period), [0, 0, 0, 0])
+        months.append(MonthTotal(str(period), count, subtotal, credits, total))
+        period = period.next()
+    return RollupRead(months, items_read)

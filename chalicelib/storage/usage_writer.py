@@ -1,0 +1,253 @@
+"""The ingestion write path: dedup and aggregation in one DynamoDB transaction.
+
+Each transaction holds, for a chunk of events:
+  - a ConditionCheck per target invoice: it must still be a draft;
+  - a Put per event of its dedup record, conditioned on not existing;
+  - one Update per line, ADDing the summed quantity of the chunk's events for that line.
+They commit together or not at all, so an event is never claimed without being counted
+nor counted twice. A cancelled transaction tells, per action, why: duplicate events are
+dropped, events whose invoice closed meanwhile go back to the caller for re-routing, and
+contention is retried with backoff.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from ..domain.invoice import InvoiceStatus
+from ..domain.lines import LineKind
+from ..domain.periods import utc_iso
+from ..domain.pricebook import Quote
+from . import keys
+from .convert import tiers_to_json
+from .models import EventRecord, InvoiceItem, LineItemRecord
+
+MAX_ACTIONS = 100  # DynamoDB's TransactWriteItems limit
+RETRYABLE_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+RETRYABLE_ERRORS = frozenset({"TransactionInProgressException", "ThrottlingException"})
+MAX_CONTENTION_RETRIES = 12
+
+
+class WriteOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    INVOICE_CLOSED = "invoice_closed"
+
+
+class StorageBusy(Exception):
+    """DynamoDB kept refusing under contention; the caller should answer 503 and let the client retry."""
+
+
+@dataclass(frozen=True)
+class LineTarget:
+    org: str
+    invoice_id: str
+    line_id: str
+    kind: LineKind
+    quote: Quote
+    description: str
+    app: str
+    region: str | None
+    usage_period: str
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One validated event and the line it goes to."""
+
+    org: str
+    event_id: str
+    quantity: Decimal
+    timestamp: datetime
+    target: LineTarget
+    expires_at: int
+
+
+@dataclass
+class _Chunk:
+    placements: list[Placement] = field(default_factory=list)
+    invoices: set[tuple[str, str]] = field(default_factory=set)
+    lines: set[tuple[str, str, str]] = field(default_factory=set)
+
+    def actions_with(self, placement: Placement) -> int:
+        t = placement.target
+        extra_invoice = (t.org, t.invoice_id) not in self.invoices
+        extra_line = (t.org, t.invoice_id, t.line_id) not in self.lines
+        return len(self.invoices) + len(self.lines) + len(self.placements) + 1 + extra_invoice + extra_line
+
+    def add(self, placement: Placement) -> None:
+        t = placement.target
+        self.placements.append(placement)
+        self.invoices.add((t.org, t.invoice_id))
+        self.lines.add((t.org, t.invoice_id, t.line_id))
+
+
+def chunk(placements: Iterable[Placement]) -> list[list[Placement]]:
+    """Pack events into transactions of at most 100 actions, keeping each line's events together."""
+    ordered = sorted(placements, key=lambda p: (p.target.org, p.target.invoice_id, p.target.line_id))
+    chunks: list[_Chunk] = []
+    current = _Chunk()
+    for placement in ordered:
+        if current.placements and current.actions_with(placement) > MAX_ACTIONS:
+            chunks.append(current)
+            current = _Chunk()
+        current.add(placement)
+    if current.placements:
+        chunks.append(current)
+    return [c.placements for c in chunks]
+
+
+def write(placements: list[Placement], now: datetime) -> dict[tuple[str, str], WriteOutcome]:
+    """Apply the placements; returns the outcome per (org, event id)."""
+    outcomes: dict[tuple[str, str], WriteOutcome] = {}
+    for group in chunk(placements):
+        outcomes.update(_commit_chunk(group, now))
+    return outcomes
+
+
+def _commit_chunk(placements: list[Placement], now: datetime) -> dict[tuple[str, str], WriteOutcome]:
+    outcomes: dict[tuple[str, str], WriteOutcome] = {}
+    pending = list(placements)
+    contention = 0
+    while pending:
+        invoices = sorted({(p.target.org, p.target.invoice_id) for p in pending})
+        lines = _aggregate(pending)
+        try:
+            _transact(invoices, pending, lines, now)
+        except TransactWriteError as error:
+            reasons = list(error.cancellation_reasons or [])
+            if not reasons:
+                if getattr(error, "cause_response_code", "") in RETRYABLE_ERRORS:
+                    contention = _backoff(contention)
+                    continue
+                raise
+            pending, settled = _sort_out(reasons, invoices, pending)
+            outcomes.update(settled)
+            if not settled:
+                if not any(r is not None and r.code in RETRYABLE_REASONS for r in reasons):
+                    raise
+                contention = _backoff(contention)
+            continue
+        outcomes.update({(p.org, p.event_id): WriteOutcome.ACCEPTED for p in pending})
+        pending = []
+    return outcomes
+
+
+def _backoff(attempt: int) -> int:
+    if attempt >= MAX_CONTENTION_RETRIES:
+        raise StorageBusy("usage write kept conflicting; retry the batch")
+    time.sleep(random.randint(0, min(500, 5 * 2**attempt)) / 1000)  # full jitter, milliseconds
+    return attempt + 1
+
+
+def _sort_out(
+    reasons: list[Any], invoices: list[tuple[str, str]], pending: list[Placement]
+) -> tuple[list[Placement], dict[tuple[str, str], WriteOutcome]]:
+    """Read a cancellation: which invoices closed, which events were already counted."""
+    failed = lambda index: reasons[index] is not None and reasons[index].code == "ConditionalCheckFailed"  # noqa: E731
+    closed = {invoices[i] for i in range(len(invoices)) if failed(i)}
+    settled: dict[tuple[str, str], WriteOutcome] = {}
+    remaining = []
+    for offset, placement in enumerate(pending):
+        key = (placement.org, placement.event_id)
+        if failed(len(invoices) + offset):
+            settled[key] = WriteOutcome.DUPLICATE
+        elif (placement.target.org, placement.target.invoice_id) in closed:
+            settled[key] = WriteOutcome.INVOICE_CLOSED
+        else:
+            remaining.append(placement)
+    return remaining, settled
+
+
+@dataclass
+class _LineSum:
+    target: LineTarget
+    quantity: Decimal = Decimal(0)
+    events: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+
+
+def _aggregate(placements: list[Placement]) -> list[_LineSum]:
+    sums: dict[tuple[str, str, str], _LineSum] = {}
+    for p in placements:
+        t = p.target
+        line = sums.setdefault((t.org, t.invoice_id, t.line_id), _LineSum(t))
+        line.quantity += p.quantity
+        line.events += 1
+        line.first = p.timestamp if line.first is None else min(line.first, p.timestamp)
+        line.last = p.timestamp if line.last is None else max(line.last, p.timestamp)
+    return list(sums.values())
+
+
+def _transact(
+    invoices: list[tuple[str, str]], placements: list[Placement], lines: list[_LineSum], now: datetime
+) -> None:
+    # Action order is condition checks, puts, updates (PynamoDB sends them in that order);
+    # _sort_out relies on it to read cancellation reasons by index.
+    connection = EventRecord._get_connection().connection
+    with TransactWrite(connection=connection, client_request_token=str(uuid.uuid4())) as tx:
+        for org, invoice_id in invoices:
+            tx.condition_check(
+                InvoiceItem, keys.org_pk(org), keys.invoice_sk(invoice_id),
+                condition=InvoiceItem.status == InvoiceStatus.DRAFT.value,
+            )
+        for p in placements:
+            record = EventRecord(
+                keys.event_pk(p.org, p.event_id), keys.EVENT_SK,
+                invoice_id=p.target.invoice_id, line_id=p.target.line_id, expires_at=p.expires_at,
+            )
+            tx.save(record, condition=EventRecord.pk.does_not_exist())
+        for line in lines:
+            tx.update(_line_key(line.target), actions=_line_actions(line, now))
+
+
+def _line_key(t: LineTarget) -> LineItemRecord:
+    return LineItemRecord(keys.lines_pk(t.org, t.invoice_id), keys.line_sk(t.line_id))
+
+
+def _line_actions(line: _LineSum, now: datetime) -> list[Any]:
+    t, q, L = line.target, line.target.quote, LineItemRecord
+    snapshot: dict[Any, Any] = {
+        L.org: t.org, L.invoice_id: t.invoice_id, L.line_id: t.line_id, L.kind: t.kind.value,
+        L.category: q.category.value, L.product: q.product, L.description: t.description,
+        L.app: t.app, L.resource: q.resource, L.meter: q.meter, L.unit: q.unit,
+        L.display_unit: q.display_unit, L.display_divisor: q.display_divisor,
+        L.unit_price: q.rate.unit_price, L.price_per: q.rate.price_per, L.price_unit: q.rate.price_unit,
+        L.tiers: tiers_to_json(q.rate.tiers), L.free_allowance: q.rate.free_allowance,
+        L.price_version: q.price_version, L.usage_period: t.usage_period, L.created_at: now,
+    }
+    if t.region is not None:
+        snapshot[L.region] = t.region
+    if q.free_pool is not None:
+        snapshot[L.free_pool] = q.free_pool
+    assert line.first is not None and line.last is not None
+    # The first write fixes the snapshot (price in force, description); later writes only add.
+    actions = [attr.set(attr | value) for attr, value in snapshot.items()]
+    actions += [
+        L.quantity.add(line.quantity),
+        L.event_count.add(line.events),
+        L.first_usage_at.set(L.first_usage_at | utc_iso(line.first)),
+        L.last_usage_at.set(utc_iso(line.last)),
+    ]
+    return actions
+
+
+def dedup_records(keys_wanted: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+    """Where already-counted events landed: (org, event id) → (invoice id, line id)."""
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    wanted = {keys.event_pk(org, event_id): (org, event_id) for org, event_id in keys_wanted}
+    for record in EventRecord.batch_get([(pk, keys.EVENT_SK) for pk in wanted]):
+        found[wanted[record.pk]] = (record.invoice_id, record.line_id)
+    return found
