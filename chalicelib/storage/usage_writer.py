@@ -219,22 +219,22 @@ def _line_key(t: LineTarget) -> LineItemRecord:
 
 def _line_actions(line: _LineSum, now: datetime) -> list[Any]:
     t, q, L = line.target, line.target.quote, LineItemRecord
-    snapshot: dict[Any, Any] = {
-        L.org: t.org, L.invoice_id: t.invoice_id, L.line_id: t.line_id, L.kind: t.kind.value,
-        L.category: q.category.value, L.product: q.product, L.description: t.description,
-        L.app: t.app, L.resource: q.resource, L.meter: q.meter, L.unit: q.unit,
-        L.display_unit: q.display_unit, L.display_divisor: q.display_divisor,
-        L.unit_price: q.rate.unit_price, L.price_per: q.rate.price_per, L.price_unit: q.rate.price_unit,
-        L.tiers: tiers_to_json(q.rate.tiers), L.free_allowance: q.rate.free_allowance,
-        L.price_version: q.price_version, L.usage_period: t.usage_period, L.created_at: now,
-    }
+    snapshot: list[tuple[Any, Any]] = [
+        (L.org, t.org), (L.invoice_id, t.invoice_id), (L.line_id, t.line_id), (L.kind, t.kind.value),
+        (L.category, q.category.value), (L.product, q.product), (L.description, t.description),
+        (L.app, t.app), (L.resource, q.resource), (L.meter, q.meter), (L.unit, q.unit),
+        (L.display_unit, q.display_unit), (L.display_divisor, q.display_divisor),
+        (L.unit_price, q.rate.unit_price), (L.price_per, q.rate.price_per), (L.price_unit, q.rate.price_unit),
+        (L.tiers, tiers_to_json(q.rate.tiers)), (L.free_allowance, q.rate.free_allowance),
+        (L.price_version, q.price_version), (L.usage_period, t.usage_period), (L.created_at, now),
+    ]
     if t.region is not None:
-        snapshot[L.region] = t.region
+        snapshot.append((L.region, t.region))
     if q.free_pool is not None:
-        snapshot[L.free_pool] = q.free_pool
+        snapshot.append((L.free_pool, q.free_pool))
     assert line.first is not None and line.last is not None
     # The first write fixes the snapshot (price in force, description); later writes only add.
-    actions = [attr.set(attr | value) for attr, value in snapshot.items()]
+    actions = [attr.set(attr | value) for attr, value in snapshot]
     actions += [
         L.quantity.add(line.quantity),
         L.event_count.add(line.events),
