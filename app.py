@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 from typing import Any
 
@@ -15,11 +16,16 @@ from chalicelib.api.openapi import openapi_document
 from chalicelib.api.requests import path_id, path_org, query_int, usage_batch
 from chalicelib.config import Settings, settings
 from chalicelib.domain.lines import LineKind
+from chalicelib.domain.periods import Period
 from chalicelib.observability import logger
+from chalicelib.queue import enqueue_sync
 from chalicelib.services.bootstrap import bind_storage
 from chalicelib.services.invoices import InvoiceService
+from chalicelib.services.reconcile import check_period, requeue_stale
 from chalicelib.services.reports import monthly_report
+from chalicelib.services.sync_worker import QueueMessage, changes_needing_sync, default_gateway, process_messages
 from chalicelib.services.usage import record_usage
+from chalicelib.services.webhooks import handle_webhook
 from chalicelib.storage.orgs import OrgRepository
 from chalicelib.storage.tokens import TokenRepository
 
@@ -169,3 +175,51 @@ def finalize_month(event: Any) -> dict[str, Any]:
     finalized = InvoiceService().finalize_due(clock.now(), current.finalize_grace)
     logger.info("month-end finalize", extra={"finalized": len(finalized)})
     return {"finalized": [f"{i.org}/{i.id}" for i in finalized]}
+
+
+# -- Stripe sync: stream → queue → worker; webhooks; reconciliation ------------------------------
+# Chalice reads these when packaging; infra/chalice-merge.yaml points the mappings at the real resources.
+STREAM_ARN = os.environ.get("TABLE_STREAM_ARN", "arn:aws:dynamodb:us-east-1:000000000000:table/invoicing/stream/0")
+SYNC_QUEUE_ARN = os.environ.get("SYNC_QUEUE_ARN", "arn:aws:sqs:us-east-1:000000000000:invoicing-sync")
+
+
+@app.on_dynamodb_record(stream_arn=STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON")
+def handle_table_changes(event: Any) -> dict[str, Any]:
+    ready()
+    records = [(r.event_name, r.old_image, r.new_image) for r in event]
+    messages = changes_needing_sync(records)
+    enqueue_sync(messages)
+    return {"batchItemFailures": []}
+
+
+@app.on_sqs_message(queue_arn=SYNC_QUEUE_ARN, batch_size=10)
+def sync_invoices(event: Any) -> dict[str, Any]:
+    ready()
+    messages = []
+    for record in event:
+        raw = record.to_dict()
+        count = int(raw.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+        messages.append(QueueMessage(raw["messageId"], record.receipt_handle, record.body, count))
+    failed = process_messages(messages, clock.now())
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+
+
+@app.route("/v1/stripe/webhook", methods=["POST"], content_types=["application/json"])
+@with_errors
+def stripe_webhook() -> dict[str, Any]:
+    current = ready()
+    request = app.current_request
+    outcome = handle_webhook(request.raw_body or b"", request.headers.get("stripe-signature", ""),
+                             current.stripe_webhook_secret, clock.now())
+    return {"received": True, "outcome": outcome}
+
+
+@app.schedule(Cron(20, "*", "*", "*", "?", "*"))
+def reconcile(event: Any) -> dict[str, Any]:
+    """Hourly: re-enqueue syncs stuck past the threshold; compare this and last period with Stripe."""
+    current = ready()
+    now = clock.now()
+    report = requeue_stale(now, current.sync_stale_after)
+    for period in (Period.of(now).previous(), Period.of(now)):
+        check_period(period, default_gateway(), now, report)
+    return asdict(report)

@@ -269,6 +269,45 @@ class InvoiceRepository:
             raise
         return True
 
+    def record_sync(self, invoice: Invoice, state: SyncState, now: datetime, *, error: str | None = None,
+                    stripe_invoice_id: str | None = None, stripe_number: str | None = None,
+                    count_attempt: bool = False) -> bool:
+        """Record the sync outcome unless a new sync was requested meanwhile (then it is not ours to close)."""
+        actions: list[Action] = [
+            InvoiceItem.sync_state.set(state.value),
+            InvoiceItem.gsi1pk.set(keys.state_gsi_pk(index_state(invoice.status, state))),
+        ]
+        if count_attempt:
+            actions.append(InvoiceItem.sync_attempts.add(1))
+        actions.append(InvoiceItem.sync_last_error.set(error[:1000]) if error else InvoiceItem.sync_last_error.remove())
+        if stripe_invoice_id:
+            actions.append(InvoiceItem.stripe_invoice_id.set(stripe_invoice_id))
+        if stripe_number:
+            actions.append(InvoiceItem.stripe_invoice_number.set(stripe_number))
+        if state is SyncState.SYNCED:
+            actions.append(InvoiceItem.synced_at.set(now))
+        condition = InvoiceItem.status == invoice.status.value
+        if invoice.sync.requested_at is not None:
+            condition &= InvoiceItem.sync_requested_at == invoice.sync.requested_at
+        try:
+            InvoiceItem(keys.org_pk(invoice.org), keys.invoice_sk(invoice.id)).update(actions=actions,
+                                                                                    condition=condition)
+            return True
+        except UpdateError as error_:
+            if _condition_failed(error_):
+                return False
+            raise
+
+    def request_sync(self, invoice: Invoice, now: datetime) -> None:
+        """Ask for a (re-)sync: the stream turns this change into a queue message."""
+        if invoice.status in (InvoiceStatus.DRAFT, InvoiceStatus.FINALIZING):
+            raise InvalidTransition("only finalized or voided invoices are synced to Stripe")
+        InvoiceItem(keys.org_pk(invoice.org), keys.invoice_sk(invoice.id)).update(actions=[
+            InvoiceItem.sync_state.set(SyncState.PENDING.value),
+            InvoiceItem.sync_requested_at.set(now),
+            InvoiceItem.gsi1pk.set(keys.state_gsi_pk(index_state(invoice.status, SyncState.PENDING))),
+        ], condition=InvoiceItem.status == invoice.status.value)
+
     def update_fields(self, invoice: Invoice, **fields: object) -> None:
         """Unconditional field update for bookkeeping that carries no status (sync details)."""
         record = InvoiceItem(keys.org_pk(invoice.org), keys.invoice_sk(invoice.id))

@@ -1,0 +1,48 @@
+"""The sync queue and its dead-letter queue (SQS through boto3)."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+import boto3
+
+from .config import settings
+
+MAX_VISIBILITY_SECONDS = 12 * 3600
+
+
+@lru_cache(maxsize=1)
+def _sqs() -> Any:
+    return boto3.client("sqs", region_name=settings().region)
+
+
+def sync_message(org: str, invoice_id: str, requested_at: str | None) -> str:
+    return json.dumps({"org": org, "invoice_id": invoice_id, "requested_at": requested_at}, sort_keys=True)
+
+
+def enqueue_sync(messages: list[str], queue_url: str | None = None) -> None:
+    """Send in batches of 10; any entry SQS refuses raises, so the stream batch is retried."""
+    url = queue_url or settings().sync_queue_url
+    for start in range(0, len(messages), 10):
+        batch = messages[start:start + 10]
+        entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(batch)]
+        response = _sqs().send_message_batch(QueueUrl=url, Entries=entries)
+        if response.get("Failed"):
+            raise RuntimeError(f"SQS refused {len(response['Failed'])} sync messages: {response['Failed']}")
+
+
+def to_dead_letters(body: str, reason: str) -> None:
+    """A permanent failure skips the retries: straight to the DLQ, with the reason attached."""
+    _sqs().send_message(
+        QueueUrl=settings().sync_dlq_url, MessageBody=body,
+        MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000] or "unknown"}},
+    )
+
+
+def delay_retry(receipt_handle: str, receive_count: int) -> None:
+    """Exponential backoff through the message's visibility (capped), so Stripe gets room to recover."""
+    seconds = min(MAX_VISIBILITY_SECONDS, 2 ** min(receive_count, 16) * 5)
+    _sqs().change_message_visibility(QueueUrl=settings().sync_queue_url, ReceiptHandle=receipt_handle,
+                                     VisibilityTimeout=seconds)

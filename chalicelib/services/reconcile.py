@@ -1,0 +1,67 @@
+"""Reconciliation: re-enqueue stuck syncs; flag synced invoices whose Stripe copy differs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from .. import queue
+from ..domain.invoice import InvoiceStatus, SyncState
+from ..domain.periods import Period, utc_iso
+from ..observability import logger, metrics
+from ..storage.invoices import InvoiceRepository
+from ..stripe.errors import PermanentSyncError, RetryableSyncError
+from ..stripe.gateway import StripeGateway
+
+
+@dataclass
+class ReconcileReport:
+    requeued: list[str] = field(default_factory=list)
+    matched: list[str] = field(default_factory=list)
+    mismatched: list[str] = field(default_factory=list)
+    unchecked: list[str] = field(default_factory=list)
+
+
+def requeue_stale(now: datetime, stale_after: timedelta, report: ReconcileReport | None = None) -> ReconcileReport:
+    report = report or ReconcileReport()
+    repo = InvoiceRepository()
+    stale = [i for i in repo.by_state(f"sync_{SyncState.PENDING.value}")
+             if i.sync.requested_at is None or i.sync.requested_at < now - stale_after]
+    queue.enqueue_sync([queue.sync_message(i.org, i.id, utc_iso(i.sync.requested_at) if i.sync.requested_at else None)
+                        for i in stale])
+    report.requeued += [f"{i.org}/{i.id}" for i in stale]
+    return report
+
+
+def check_period(period: Period, gateway: StripeGateway, now: datetime,
+                 report: ReconcileReport | None = None) -> ReconcileReport:
+    """Compare every synced invoice of the period with its Stripe copy: total, currency and line count."""
+    report = report or ReconcileReport()
+    repo = InvoiceRepository()
+    for state in (InvoiceStatus.FINALIZED, InvoiceStatus.PAID, InvoiceStatus.UNCOLLECTIBLE):
+        for invoice in repo.by_state(state.value, before_period=period.next()):
+            if invoice.period != period or not invoice.sync.stripe_invoice_id:
+                continue
+            name = f"{invoice.org}/{invoice.id}"
+            try:
+                copy = gateway.retrieve_invoice(invoice.sync.stripe_invoice_id)
+                lines = gateway.line_keys(copy.id)
+            except (RetryableSyncError, PermanentSyncError) as error:
+                report.unchecked.append(f"{name}: {error}")
+                continue
+            expected_lines = min(invoice.line_count, 250) if invoice.line_count <= 250 else len(lines)
+            if copy.total == invoice.total_cents and copy.currency == invoice.currency \
+                    and len(lines) == expected_lines:
+                report.matched.append(name)
+                continue
+            reason = (f"Stripe total {copy.total} with {len(lines)} lines; ours {invoice.total_cents} "
+                      f"with {invoice.line_count} lines")
+            report.mismatched.append(f"{name}: {reason}")
+            repo.record_sync(invoice, SyncState.FAILED, now, error=f"reconciliation mismatch: {reason}")
+            metrics.add_metric(name="InvoiceMismatch", unit=MetricUnit.Count, value=1)
+            logger.error("invoice differs from Stripe", extra={"org": invoice.org, "invoice_id": invoice.id,
+                                                               "reason": reason})
+    metrics.flush_metrics()
+    return report

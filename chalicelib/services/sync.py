@@ -1,0 +1,152 @@
+"""Push one finalized (or voided) invoice to Stripe, exactly once, whatever fails around it.
+
+Each step first looks at what already exists, so the sync can stop anywhere (crash,
+timeout, lost response) and the next delivery finishes the job:
+  customer   stored id on the org, else found by email + metadata, else created;
+  invoice    stored Stripe id, else found by listing the customer's invoices for our id
+             in metadata, else created; its id is stored the moment we have it;
+  lines      the Stripe draft's lines are diffed by our line key in metadata, and only
+             the missing ones added;
+  finalize   only after Stripe's total equals ours.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+import stripe
+
+from ..domain.invoice import FROZEN, PAYMENT_TERMS, Invoice, InvoiceStatus, SyncState
+from ..storage import leases
+from ..storage.invoices import InvoiceRepository
+from ..storage.orgs import OrgRepository
+from ..stripe.errors import PermanentSyncError, RetryableSyncError
+from ..stripe.gateway import StripeGateway
+from ..stripe.lines import stripe_lines
+
+LEASE_TTL = timedelta(minutes=2)
+Checkpoint = Callable[[str], None]
+
+
+def no_checkpoint(step: str) -> None:
+    """Tests replace this to stop the sync between any two side effects."""
+
+
+class SyncResult(StrEnum):
+    SYNCED = "synced"
+    ALREADY_SYNCED = "already_synced"
+    NOT_READY = "not_ready"
+    SUPERSEDED = "superseded"
+
+
+class InvoiceSync:
+    def __init__(self, gateway: StripeGateway, checkpoint: Checkpoint = no_checkpoint,
+                 invoices: InvoiceRepository | None = None, orgs: OrgRepository | None = None) -> None:
+        self.gateway = gateway
+        self.checkpoint = checkpoint
+        self.invoices = invoices or InvoiceRepository()
+        self.orgs = orgs or OrgRepository()
+
+    def sync(self, org: str, invoice_id: str, now: datetime) -> SyncResult:
+        invoice = self._load(org, invoice_id)
+        if invoice.status not in FROZEN:
+            return SyncResult.NOT_READY
+        if invoice.sync.state is SyncState.SYNCED:
+            return SyncResult.ALREADY_SYNCED
+        owner = uuid.uuid4().hex
+        if not leases.acquire(org, invoice_id, owner, now, LEASE_TTL):
+            raise RetryableSyncError("another worker holds this invoice's sync lease")
+        try:
+            invoice = self._load(org, invoice_id)  # fresh, now that it is ours
+            if invoice.sync.state is SyncState.SYNCED:
+                return SyncResult.ALREADY_SYNCED
+            stripe_invoice = self._push_void(invoice) if invoice.status is InvoiceStatus.VOID else self._push(invoice)
+            self.checkpoint("before_mark_synced")
+            recorded = self.invoices.record_sync(
+                invoice, SyncState.SYNCED, now,
+                stripe_invoice_id=stripe_invoice.id if stripe_invoice else None,
+                stripe_number=getattr(stripe_invoice, "number", None) if stripe_invoice else None,
+            )
+            return SyncResult.SYNCED if recorded else SyncResult.SUPERSEDED
+        finally:
+            leases.release(org, invoice_id, owner)
+
+    def record_failure(self, org: str, invoice_id: str, error: Exception, now: datetime, permanent: bool) -> None:
+        invoice = self.invoices.get(org, invoice_id)
+        if invoice is None:
+            return
+        state = SyncState.FAILED if permanent else invoice.sync.state
+        self.invoices.record_sync(invoice, state, now, error=str(error), count_attempt=True)
+
+    def _load(self, org: str, invoice_id: str) -> Invoice:
+        invoice = self.invoices.get(org, invoice_id)
+        if invoice is None:
+            raise PermanentSyncError(f"invoice {org}/{invoice_id} does not exist")
+        return invoice
+
+    def _customer(self, org: str) -> str:
+        profile = self.orgs.get(org)
+        if profile is None:
+            raise PermanentSyncError(f"organisation {org} has no billing profile")
+        if profile.stripe_customer_id:
+            return profile.stripe_customer_id
+        customer = self.gateway.find_customer(org, profile.email)
+        if customer is None:
+            customer = self.gateway.create_customer(org, profile.name, profile.email)
+            self.checkpoint("after_create_customer")
+        self.orgs.set_stripe_customer(org, customer)
+        self.checkpoint("after_store_customer")
+        return customer
+
+    def _locate(self, invoice: Invoice, customer: str) -> stripe.Invoice | None:
+        if invoice.sync.stripe_invoice_id:
+            return self.gateway.retrieve_invoice(invoice.sync.stripe_invoice_id)
+        return self.gateway.find_invoice(customer, invoice.org, invoice.id)
+
+    def _push(self, invoice: Invoice) -> stripe.Invoice:
+        customer = self._customer(invoice.org)
+        found = self._locate(invoice, customer)
+        existing: dict[str, int] = {}
+        if found is None:
+            found = self.gateway.create_invoice(customer, invoice.org, invoice.id, invoice.number, invoice.currency,
+                                                str(invoice.period), PAYMENT_TERMS.days)
+            self.checkpoint("after_create_invoice")
+        elif found.status == "draft":
+            existing = self.gateway.line_keys(found.id)
+        if not invoice.sync.stripe_invoice_id:
+            self.invoices.update_fields(invoice, stripe_invoice_id=found.id)
+            self.checkpoint("after_store_invoice_id")
+        if found.status == "draft":
+            wanted = stripe_lines(invoice, self.invoices.lines(invoice.org, invoice.id))
+            missing = [line for line in wanted if line.key not in existing]
+            if missing:
+                found = self.gateway.add_lines(found.id, invoice.org, invoice.id, missing)
+                self.checkpoint("after_add_lines")
+            self._verify(invoice, found, "draft")
+            found = self.gateway.finalize(found.id, invoice.org, invoice.id)
+            self.checkpoint("after_finalize")
+        self._verify(invoice, found, "finalized")
+        return found
+
+    def _push_void(self, invoice: Invoice) -> stripe.Invoice | None:
+        customer = self._customer(invoice.org)
+        found = self._locate(invoice, customer)
+        if found is None or found.status in ("void", "deleted"):
+            return found
+        if found.status == "draft":
+            self.gateway.delete_draft(found.id)  # Stripe voids only finalized invoices; a draft is deleted
+            return None
+        if found.status == "paid":
+            raise PermanentSyncError(f"Stripe invoice {found.id} is paid; refund it before voiding")
+        return self.gateway.void(found.id, invoice.org, invoice.id)
+
+    @staticmethod
+    def _verify(invoice: Invoice, found: stripe.Invoice, stage: str) -> None:
+        if found.total != invoice.total_cents or found.currency != invoice.currency:
+            raise PermanentSyncError(
+                f"Stripe {stage} total {found.total} {found.currency} differs from ours "
+                f"{invoice.total_cents} {invoice.currency} (Stripe invoice {found.id})"
+            )

@@ -1,0 +1,100 @@
+"""Queue side of the sync: stream changes become messages; messages become Stripe invoices."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from .. import queue
+from ..config import settings
+from ..domain.periods import parse_utc
+from ..observability import logger, metrics
+from ..stripe.errors import PermanentSyncError, RetryableSyncError
+from ..stripe.gateway import StripeGateway
+from .sync import InvoiceSync, SyncResult
+
+
+def changes_needing_sync(records: Iterable[tuple[str, Mapping[str, Any] | None, Mapping[str, Any] | None]]
+                         ) -> list[str]:
+    """From stream records (event name, old image, new image), the invoices that now need Stripe.
+
+    A message is due when an invoice header enters `pending` or its sync is requested
+    again (a new requested-at); every other change, and every other item, is ignored.
+    """
+    messages = []
+    for event_name, old, new in records:
+        if event_name not in ("INSERT", "MODIFY") or not new:
+            continue
+        if not new.get("sk", {}).get("S", "").startswith("INV#"):
+            continue
+        if new.get("sync_state", {}).get("S") != "pending":
+            continue
+        requested = new.get("sync_requested_at", {}).get("S")
+        if old and old.get("sync_state", {}).get("S") == "pending" and \
+                old.get("sync_requested_at", {}).get("S") == requested:
+            continue
+        messages.append(queue.sync_message(new["org"]["S"], new["invoice_id"]["S"], requested))
+    return messages
+
+
+@dataclass(frozen=True)
+class QueueMessage:
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int
+
+
+def default_gateway() -> StripeGateway:
+    current = settings()
+    return StripeGateway(current.stripe_api_key, current.stripe_api_base, current.stripe_max_network_retries)
+
+
+def process_messages(messages: list[QueueMessage], now: datetime, syncer: InvoiceSync | None = None) -> list[str]:
+    """Sync each message's invoice; returns the ids of messages to retry (partial batch failure)."""
+    syncer = syncer or InvoiceSync(default_gateway())
+    failures = []
+    for message in messages:
+        if not _process_one(message, now, syncer):
+            failures.append(message.message_id)
+    metrics.flush_metrics()
+    return failures
+
+
+def _process_one(message: QueueMessage, now: datetime, syncer: InvoiceSync) -> bool:
+    try:
+        body = json.loads(message.body)
+        org, invoice_id = str(body["org"]), str(body["invoice_id"])
+    except (ValueError, KeyError, TypeError):
+        queue.to_dead_letters(message.body, "malformed sync message")
+        metrics.add_metric(name="SentToDLQ", unit=MetricUnit.Count, value=1)
+        return True
+    context = {"org": org, "invoice_id": invoice_id, "message_id": message.message_id}
+    try:
+        result = syncer.sync(org, invoice_id, now)
+    except RetryableSyncError as error:
+        logger.warning("sync will retry", extra={**context, "error": str(error), "receive": message.receive_count})
+        syncer.record_failure(org, invoice_id, error, now, permanent=False)
+        queue.delay_retry(message.receipt_handle, message.receive_count)
+        metrics.add_metric(name="SyncRetried", unit=MetricUnit.Count, value=1)
+        return False
+    except PermanentSyncError as error:
+        logger.error("sync failed permanently", extra={**context, "error": str(error)})
+        syncer.record_failure(org, invoice_id, error, now, permanent=True)
+        queue.to_dead_letters(message.body, str(error))
+        metrics.add_metric(name="SyncFailed", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="SentToDLQ", unit=MetricUnit.Count, value=1)
+        return True
+    logger.info("sync done", extra={**context, "result": result.value})
+    if result is SyncResult.SYNCED:
+        metrics.add_metric(name="InvoiceSynced", unit=MetricUnit.Count, value=1)
+        requested = body.get("requested_at")
+        if requested:
+            lag = (now - parse_utc(requested)).total_seconds()
+            metrics.add_metric(name="FinalizeToSyncedSeconds", unit=MetricUnit.Seconds, value=lag)
+    return True

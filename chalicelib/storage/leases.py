@@ -1,0 +1,37 @@
+"""A lease per invoice, taken with a conditional write, so one worker syncs an invoice at a time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pynamodb.exceptions import DeleteError, PutError
+
+from . import keys
+from .models import LeaseItem
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def acquire(org: str, invoice_id: str, owner: str, now: datetime, ttl: timedelta) -> bool:
+    expires = now + ttl
+    item = LeaseItem(keys.lease_pk(org, invoice_id), keys.LEASE_SK, owner=owner,
+                     expires_at_ms=_ms(expires), expires_at=int(expires.timestamp()) + 86400)
+    try:
+        # Free, expired (its holder died), or already ours (redelivery to the same worker).
+        item.save(condition=LeaseItem.pk.does_not_exist() | (LeaseItem.expires_at_ms < _ms(now))
+                  | (LeaseItem.owner == owner))
+        return True
+    except PutError as error:
+        if getattr(error, "cause_response_code", "") == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
+def release(org: str, invoice_id: str, owner: str) -> None:
+    try:
+        LeaseItem(keys.lease_pk(org, invoice_id), keys.LEASE_SK).delete(condition=LeaseItem.owner == owner)
+    except DeleteError as error:
+        if getattr(error, "cause_response_code", "") != "ConditionalCheckFailedException":
+            raise
