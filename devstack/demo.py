@@ -1,0 +1,113 @@
+"""`make demo`: the local stack end to end. Organisations, a month of usage over HTTP, upcoming invoices."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from devstack.stack import LocalStack
+
+ORGS = {"acme": "Acme Robotics", "globex": "Globex Streaming", "initech": "Initech Labs"}
+console = Console()
+
+
+def simulated_events(org: str, now: datetime, rnd: random.Random) -> list[dict[str, Any]]:
+    """Hourly records since the start of the month: machines, volumes, egress, IPs, certificates, support."""
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    hours = max(1, int((now - start).total_seconds() // 3600))
+    step = max(1, hours // 120)  # keep the demo quick: about 120 samples, each covering `step` hours
+    events: list[dict[str, Any]] = []
+    machines = [("web", "shared-cpu-1x", "iad", None), ("web", "shared-cpu-2x", "fra", "1024"),
+                ("worker", "performance-1x", "nrt", None), ("api", "shared-cpu-1x", "gru", None)]
+    for h in range(0, hours, step):
+        ts = (start + timedelta(hours=h, minutes=rnd.randint(0, 59))).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for app, preset, region, memory in machines:
+            attrs = {"preset": preset} | ({"memory_mb": memory} if memory else {})
+            events.append({"id": f"m-{app}-{preset}-{region}-{h}", "org": org, "app": app,
+                           "meter": "machine_runtime", "quantity": 3600 * step, "region": region,
+                           "attributes": attrs, "timestamp": ts})
+        events.append({"id": f"vol-{h}", "org": org, "app": "db", "meter": "volume_storage",
+                       "quantity": 10 * step, "region": "iad", "timestamp": ts})
+        events.append({"id": f"snap-{h}", "org": org, "app": "db", "meter": "snapshot_storage",
+                       "quantity": 15 * step, "region": "iad", "timestamp": ts})
+        for region in ("iad", "nrt", "bom"):
+            events.append({"id": f"egress-{region}-{h}", "org": org, "app": "web", "meter": "egress",
+                           "quantity": f"{rnd.uniform(0.1, 3):.3f}", "region": region, "timestamp": ts})
+        events.append({"id": f"ip-{h}", "org": org, "app": "web", "meter": "ipv4_address",
+                       "quantity": step, "timestamp": ts})
+    first = start.strftime("%Y-%m-%dT%H:%M:%SZ")
+    events.append({"id": "certs", "org": org, "app": "web", "meter": "certificate_single", "quantity": 14,
+                   "timestamp": first})
+    events.append({"id": "wildcard", "org": org, "app": "web", "meter": "certificate_wildcard", "quantity": 1,
+                   "timestamp": first})
+    events.append({"id": "support", "org": org, "app": "account", "meter": "support_plan", "quantity": 1,
+                   "attributes": {"plan": "standard"}, "timestamp": first})
+    return events
+
+
+def post(url: str, token: str, body: Any, method: str = "POST") -> requests.Response:
+    return requests.request(method, url, data=json.dumps(body), timeout=60,
+                            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+
+
+def print_invoice(invoice: dict[str, Any]) -> None:
+    table = Table(title=f"{invoice['org']} · upcoming invoice {invoice['number']} · {invoice['period']}",
+                  show_lines=False)
+    for column, justify in (("category", "left"), ("line", "left"), ("quantity", "right"),
+                            ("free", "right"), ("amount", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for line in invoice["lines"]:
+        table.add_row(line["category"], line["description"], f"{line['display_quantity']} {line['display_unit']}",
+                      line["free_quantity"] if line["free_quantity"] != "0" else "", line["amount"]["display"])
+    console.print(table)
+    by_category = ", ".join(f"{k} {v['display']}" for k, v in invoice["breakdown"]["by_category"].items())
+    console.print(f"  by category: {by_category}")
+    console.print(f"  month to date [bold]{invoice['month_to_date']['display']}[/], projected month end "
+                  f"{invoice['projected_total']['display']} (as of {invoice['as_of']})\n")
+
+
+def main() -> int:
+    rnd = random.Random(7)
+    now = datetime.now(UTC)
+    with LocalStack(api=True) as stack:
+        api, tokens = stack.api_url, stack.tokens
+        console.print(f"local stack up: API {api}")
+        for org, name in ORGS.items():
+            response = post(f"{api}/v1/orgs/{org}", tokens["admin"], {"name": name, "email": f"billing@{org}.test"},
+                            method="PUT")
+            response.raise_for_status()
+        batches = []
+        for org in ORGS:
+            events = simulated_events(org, now, rnd)
+            batches += [events[i:i + 100] for i in range(0, len(events), 100)]
+        resends = rnd.sample(batches, k=max(1, len(batches) // 10))  # producers retry: must change nothing
+        counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+        with Progress(console=console) as progress:
+            task = progress.add_task("posting usage", total=len(batches) + len(resends))
+            for batch in batches + resends:
+                response = post(f"{api}/v1/usage", tokens["usage"], {"events": batch})
+                response.raise_for_status()
+                for key, value in response.json()["counts"].items():
+                    counts[key] += value
+                progress.advance(task)
+        console.print(f"usage: {counts}")
+        for org in ORGS:
+            invoice = requests.get(f"{api}/v1/orgs/{org}/invoices/upcoming", timeout=30,
+                                   headers={"Authorization": f"Bearer {tokens['admin']}"}).json()
+            print_invoice(invoice)
+        ok = counts["rejected"] == 0 and counts["duplicate"] > 0
+    console.print(f"demo {'passed' if ok else 'FAILED'}: {counts['accepted']} events accepted, "
+                  f"{counts['duplicate']} duplicate resends ignored, {len(ORGS)} upcoming invoices shown")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
