@@ -1,6 +1,5 @@
 """Wiring only: routes, event handlers and schedules call one service each."""
 
-from __future__ import annotations
 
 import os
 from dataclasses import asdict
