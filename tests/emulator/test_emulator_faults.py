@@ -6,24 +6,14 @@ import time
 
 import pytest
 import stripe
-from emulator_support import lines
-
-
-def _until_rate_limited(call, attempts: int = 20) -> stripe.RateLimitError:
-    """Call until a 429; a handful of calls land within one second."""
-    for _ in range(attempts):
-        try:
-            call()
-        except stripe.RateLimitError as exc:
-            return exc
-    raise AssertionError("never rate limited")
+from emulator_support import lines, until_rate_limited
 
 
 def test_endpoint_rate_limit_answers_429(client, emulator):
     emulator.set_rate_limits(per_endpoint_per_second=3)
     for _ in range(3):
         client.v1.customers.list()
-    error = _until_rate_limited(client.v1.customers.list)
+    error = until_rate_limited(client.v1.customers.list)
     # RateLimitError leaves .code unset; the code is on the error object.
     assert error.http_status == 429 and error.error.code == "rate_limit"
     assert "rate limit" in error.user_message
@@ -36,7 +26,7 @@ def test_global_rate_limit_spans_endpoints(client, emulator):
     emulator.set_rate_limits(global_per_second=2, per_endpoint_per_second=None)
     client.v1.customers.list()
     client.v1.invoices.list()
-    _until_rate_limited(client.v1.invoice_items.list)
+    until_rate_limited(client.v1.invoice_items.list)
 
 
 def test_default_limits_are_live_mode_ones(emulator):

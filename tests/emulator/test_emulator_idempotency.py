@@ -49,7 +49,7 @@ def test_errors_from_execution_are_replayed_but_validation_errors_are_not(client
 
 def test_concurrent_request_with_key_in_flight_gets_409(make_client, emulator, customer):
     client = make_client()
-    emulator.add_fault("POST /v1/invoices", latency_ms=1500)
+    emulator.add_fault("POST /v1/invoices", latency_ms=2500)
     options = {"idempotency_key": "slow-key"}
     result = {}
 
