@@ -35,11 +35,11 @@ _bound: list[Settings] = []
 
 def ready() -> Settings:
     """Bind the table once per process (Lambda cold start or local server)."""
-    if not _bound:
-        current = settings()
+    current = settings()
+    if not _bound or _bound[0] is not current:  # settings were re-read (local stack, tests): bind again
         bind_storage(current)
-        _bound.append(current)
-    return _bound[0]
+        _bound[:] = [current]
+    return current
 
 
 def principal() -> Principal:

@@ -44,7 +44,7 @@ def handle_webhook(payload: bytes, signature: str, secret: str, now: datetime) -
 
 
 def _apply(event: stripe.Event, now: datetime) -> str:
-    data = event.data.object
+    data = event.data.object.to_dict()  # stripe-python objects are not plain dicts
     metadata = dict(data.get("metadata") or {})
     org, invoice_id = metadata.get("org"), metadata.get("invoice_id")
     if not org or not invoice_id:

@@ -1,0 +1,149 @@
+"""The application's environment variables for the local stack, in one place.
+
+``local_environment(...)`` builds them; the stack applies them to ``os.environ``
+(tests), passes them to the processes it starts, and writes them as shell exports
+to ``.devstack/run/env`` so a shell can ``source`` them::
+
+    source .devstack/run/env
+    aws --endpoint-url "$AWS_ENDPOINT_URL_SQS" sqs receive-message --queue-url "$SYNC_DLQ_URL"
+
+Production sets none of the endpoint variables; boto3 then talks to AWS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DEFAULT_ADMIN_TOKEN",
+    "DEFAULT_REGION",
+    "DEFAULT_USAGE_TOKEN",
+    "LOCAL_STAGE",
+    "LOCAL_STRIPE_API_KEY",
+    "LOCAL_TOKEN_PEPPER",
+    "LOCAL_WEBHOOK_SECRET",
+    "applied_environment",
+    "apply_environment",
+    "local_environment",
+    "restore_environment",
+    "shell_exports",
+    "write_env_file",
+]
+
+DEFAULT_REGION = "us-east-1"
+LOCAL_STAGE = "local"
+LOCAL_STRIPE_API_KEY = "sk_test_local"
+LOCAL_WEBHOOK_SECRET = "whsec_local_devstack_webhook_secret"
+LOCAL_TOKEN_PEPPER = "local-pepper"
+# The same defaults as chalicelib.services.bootstrap (not imported: this module
+# must stay importable without the application's dependencies).
+DEFAULT_ADMIN_TOKEN = "dev-admin-token"
+DEFAULT_USAGE_TOKEN = "dev-usage-token"
+
+
+def local_environment(
+    *,
+    dynamodb_endpoint: str,
+    sqs_endpoint: str,
+    stripe_api_base: str,
+    resources: Any = None,
+    table_name: str | None = None,
+    stream_arn: str | None = None,
+    queue_url: str | None = None,
+    dlq_url: str | None = None,
+    region: str = DEFAULT_REGION,
+    admin_token: str | None = None,
+    usage_token: str | None = None,
+    stripe_api_key: str = LOCAL_STRIPE_API_KEY,
+    webhook_secret: str = LOCAL_WEBHOOK_SECRET,
+    token_pepper: str = LOCAL_TOKEN_PEPPER,
+    stage: str = LOCAL_STAGE,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Every variable the app, the event runner and the CLI need to use the local stack.
+
+    ``resources`` is a ``devstack.resources.LocalResources``; the explicit
+    ``table_name`` / ``stream_arn`` / ``queue_url`` / ``dlq_url`` arguments win
+    over it. ``admin_token`` / ``usage_token`` default to ``$DEV_ADMIN_TOKEN`` /
+    ``$DEV_USAGE_TOKEN`` if set, else ``dev-admin-token`` / ``dev-usage-token``.
+    ``extra`` is applied last.
+    """
+
+    def pick(explicit: str | None, attribute: str) -> str:
+        if explicit is not None:
+            return explicit
+        value = getattr(resources, attribute, None) if resources is not None else None
+        if value is None:
+            raise ValueError(f"{attribute} is required (pass it or resources=)")
+        return str(value)
+
+    env = {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_endpoint,
+        # DynamoDB Local serves the Streams API on the same endpoint.
+        "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": dynamodb_endpoint,
+        "AWS_ENDPOINT_URL_SQS": sqs_endpoint,
+        "TABLE_NAME": pick(table_name, "table_name"),
+        "TABLE_STREAM_ARN": pick(stream_arn, "stream_arn"),
+        "SYNC_QUEUE_URL": pick(queue_url, "queue_url"),
+        "SYNC_DLQ_URL": pick(dlq_url, "dlq_url"),
+        "STRIPE_API_BASE": stripe_api_base,
+        "STRIPE_API_KEY": stripe_api_key,
+        "STRIPE_WEBHOOK_SECRET": webhook_secret,
+        "TOKEN_PEPPER": token_pepper,
+        "DEV_ADMIN_TOKEN": admin_token or os.environ.get("DEV_ADMIN_TOKEN") or DEFAULT_ADMIN_TOKEN,
+        "DEV_USAGE_TOKEN": usage_token or os.environ.get("DEV_USAGE_TOKEN") or DEFAULT_USAGE_TOKEN,
+        "STAGE": stage,
+    }
+    if extra:
+        env.update({key: str(value) for key, value in extra.items()})
+    return env
+
+
+def shell_exports(env: Mapping[str, str]) -> str:
+    """``export NAME='value'`` lines, safe to ``source`` from sh/bash/zsh."""
+    return "".join(f"export {name}={shlex.quote(str(value))}\n" for name, value in sorted(env.items()))
+
+
+def write_env_file(path: os.PathLike[str] | str, env: Mapping[str, str]) -> Path:
+    """Write ``env`` as shell exports to ``path`` (atomically, mode 0600)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(target.name + ".tmp")
+    with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+        handle.write("# Local stack environment: source this file.\n")
+        handle.write(shell_exports(env))
+    os.replace(temporary, target)
+    return target
+
+
+def apply_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """Set ``env`` in ``os.environ``; returns the previous environment for ``restore_environment``."""
+    saved = dict(os.environ)
+    os.environ.update({key: str(value) for key, value in env.items()})
+    return saved
+
+
+def restore_environment(saved: Mapping[str, str]) -> None:
+    """Put ``os.environ`` back exactly as ``saved``."""
+    for key in list(os.environ):
+        if key not in saved:
+            del os.environ[key]
+    os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def applied_environment(env: Mapping[str, str]) -> Iterator[None]:
+    saved = apply_environment(env)
+    try:
+        yield
+    finally:
+        restore_environment(saved)
