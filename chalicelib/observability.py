@@ -9,3 +9,9 @@ NAMESPACE = "UsageInvoicing"
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+
+def flush_metrics() -> None:
+    """Emit the collected metrics as one EMF document; nothing when there is nothing to say."""
+    if metrics.metric_set:
+        metrics.flush_metrics()

@@ -74,16 +74,52 @@ def print_invoice(invoice: dict[str, Any]) -> None:
                   f"{invoice['projected_total']['display']} (as of {invoice['as_of']})\n")
 
 
+def get(url: str, token: str) -> dict[str, Any]:
+    response = requests.get(url, timeout=30, headers={"Authorization": f"Bearer {token}"})
+    response.raise_for_status()
+    return dict(response.json())
+
+
+def stripe_copy(stack: LocalStack, stripe_id: str | None) -> dict[str, Any] | None:
+    if not stripe_id:
+        return None
+    return dict(stack.stripe.invoice(stripe_id))
+
+
+def print_side_by_side(ours: dict[str, Any], theirs: dict[str, Any] | None) -> bool:
+    """Our invoice grouped by category, next to the Stripe copy's lines; True when they match to the cent."""
+    stripe_lines = {}
+    for line in (theirs or {}).get("lines", {}).get("data", []):
+        stripe_lines[(line.get("metadata") or {}).get("line_key")] = line["amount"]
+    table = Table(title=f"{ours['org']} · invoice {ours['number']} · {ours['period']} · {ours['status']} · "
+                        f"Stripe {ours['sync']['stripe_invoice_number'] or '-'}")
+    for column, justify in (("category", "left"), ("line", "left"), ("quantity", "right"),
+                            ("ours", "right"), ("Stripe", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for line in ours["lines"]:
+        cents = stripe_lines.get(line["id"])
+        theirs_text = "-" if cents is None else f"${cents / 100:,.2f}"
+        table.add_row(line["category"], line["description"], f"{line['display_quantity']} {line['display_unit']}",
+                      line["amount"]["display"], theirs_text)
+    total_theirs = None if theirs is None else theirs["total"]
+    table.add_row("", "[bold]total[/]", "", f"[bold]{ours['total']['display']}[/]",
+                  "-" if total_theirs is None else f"[bold]${total_theirs / 100:,.2f}[/]")
+    console.print(table)
+    same_lines = all(stripe_lines.get(line["id"]) == line["amount"]["cents"] for line in ours["lines"])
+    return theirs is not None and total_theirs == ours["total"]["cents"] and same_lines \
+        and len(stripe_lines) == len(ours["lines"]) and theirs["status"] == "open"
+
+
 def main() -> int:
     rnd = random.Random(7)
     now = datetime.now(UTC)
     with LocalStack(api=True) as stack:
         api, tokens = stack.api_url, stack.tokens
-        console.print(f"local stack up: API {api}")
+        admin, usage = tokens["admin"], tokens["usage"]
+        console.print(f"local stack up: API {api}, Stripe emulator {stack.stripe_url}")
         for org, name in ORGS.items():
-            response = post(f"{api}/v1/orgs/{org}", tokens["admin"], {"name": name, "email": f"billing@{org}.test"},
-                            method="PUT")
-            response.raise_for_status()
+            post(f"{api}/v1/orgs/{org}", admin, {"name": name, "email": f"billing@{org}.test"},
+                 method="PUT").raise_for_status()
         batches = []
         for org in ORGS:
             events = simulated_events(org, now, rnd)
@@ -91,21 +127,56 @@ def main() -> int:
         resends = rnd.sample(batches, k=max(1, len(batches) // 10))  # producers retry: must change nothing
         counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
         with Progress(console=console) as progress:
-            task = progress.add_task("posting usage", total=len(batches) + len(resends))
+            task = progress.add_task("posting a month of usage", total=len(batches) + len(resends))
             for batch in batches + resends:
-                response = post(f"{api}/v1/usage", tokens["usage"], {"events": batch})
+                response = post(f"{api}/v1/usage", usage, {"events": batch})
                 response.raise_for_status()
                 for key, value in response.json()["counts"].items():
                     counts[key] += value
                 progress.advance(task)
         console.print(f"usage: {counts}")
+        print_invoice(get(f"{api}/v1/orgs/acme/invoices/upcoming", admin))
+
+        invoice_ids = {}
         for org in ORGS:
-            invoice = requests.get(f"{api}/v1/orgs/{org}/invoices/upcoming", timeout=30,
-                                   headers={"Authorization": f"Bearer {tokens['admin']}"}).json()
-            print_invoice(invoice)
-        ok = counts["rejected"] == 0 and counts["duplicate"] > 0
-    console.print(f"demo {'passed' if ok else 'FAILED'}: {counts['accepted']} events accepted, "
-                  f"{counts['duplicate']} duplicate resends ignored, {len(ORGS)} upcoming invoices shown")
+            upcoming = get(f"{api}/v1/orgs/{org}/invoices/upcoming", admin)
+            invoice_ids[org] = upcoming["id"]
+        credit = {"client_id": "goodwill-1", "kind": "credit", "amount_cents": 500,
+                  "description": "Goodwill credit for the iad incident"}
+        post(f"{api}/v1/orgs/globex/invoices/{invoice_ids['globex']}/items", admin, credit).raise_for_status()
+        for org, invoice_id in invoice_ids.items():
+            post(f"{api}/v1/orgs/{org}/invoices/{invoice_id}/finalize", admin, {}).raise_for_status()
+        console.print(f"finalized {len(invoice_ids)} invoices for {now:%Y-%m}")
+        late = [{"id": "late-egress-1", "org": "acme", "app": "web", "meter": "egress", "quantity": "2.5",
+                 "region": "iad", "timestamp": (now - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")}]
+        late_answer = post(f"{api}/v1/usage", usage, {"events": late}).json()["results"][0]
+        console.print(f"late usage for {now:%Y-%m} went to {late_answer['invoice_id']} (late={late_answer['late']})")
+
+        with console.status("syncing finalized invoices to Stripe (stream → queue → worker)"):
+            deadline = datetime.now(UTC) + timedelta(seconds=120)
+            while datetime.now(UTC) < deadline:
+                stack.runner.run_until_idle(60)
+                states = [get(f"{api}/v1/orgs/{o}/invoices/{i}", admin)["sync"]["state"]
+                          for o, i in invoice_ids.items()]
+                if all(state in ("synced", "failed") for state in states):
+                    break
+        matched = 0
+        for org, invoice_id in invoice_ids.items():
+            ours = get(f"{api}/v1/orgs/{org}/invoices/{invoice_id}", admin)
+            if print_side_by_side(ours, stripe_copy(stack, ours["sync"]["stripe_invoice_id"])):
+                matched += 1
+        from chalicelib.domain.periods import Period
+        from chalicelib.services.reconcile import check_period
+        from chalicelib.services.sync_worker import default_gateway
+
+        report = check_period(Period.of(now), default_gateway(), datetime.now(UTC))
+        ours_matched = [name for name in report.matched if name.split("/")[0] in ORGS]
+        console.print(f"reconciliation: {len(ours_matched)} matched, {len(report.mismatched)} mismatched, "
+                      f"{len(report.unchecked)} unchecked")
+        ok = (counts["rejected"] == 0 and counts["duplicate"] > 0 and late_answer["late"]
+              and matched == len(ORGS) and len(ours_matched) == len(ORGS) and not report.mismatched)
+    console.print(f"demo {'passed' if ok else 'FAILED'}: {matched} of {len(ORGS)} invoices synced to Stripe and "
+                  f"matched to the cent")
     return 0 if ok else 1
 
 

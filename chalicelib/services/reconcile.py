@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from .. import queue
 from ..domain.invoice import InvoiceStatus, SyncState
 from ..domain.periods import Period, utc_iso
-from ..observability import logger, metrics
+from ..observability import flush_metrics, logger, metrics
 from ..storage.invoices import InvoiceRepository
 from ..stripe.errors import PermanentSyncError, RetryableSyncError
 from ..stripe.gateway import StripeGateway
@@ -63,5 +63,5 @@ def check_period(period: Period, gateway: StripeGateway, now: datetime,
             metrics.add_metric(name="InvoiceMismatch", unit=MetricUnit.Count, value=1)
             logger.error("invoice differs from Stripe", extra={"org": invoice.org, "invoice_id": invoice.id,
                                                                "reason": reason})
-    metrics.flush_metrics()
+    flush_metrics()
     return report

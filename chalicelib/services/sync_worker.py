@@ -13,7 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from .. import queue
 from ..config import settings
 from ..domain.periods import parse_utc
-from ..observability import logger, metrics
+from ..observability import flush_metrics, logger, metrics
 from ..stripe.errors import PermanentSyncError, RetryableSyncError
 from ..stripe.gateway import StripeGateway
 from .sync import InvoiceSync, SyncResult
@@ -62,7 +62,7 @@ def process_messages(messages: list[QueueMessage], now: datetime, syncer: Invoic
     for message in messages:
         if not _process_one(message, now, syncer):
             failures.append(message.message_id)
-    metrics.flush_metrics()
+    flush_metrics()
     return failures
 
 

@@ -35,7 +35,8 @@ T = TypeVar("T")
 def metadata_of(obj: object) -> dict[str, str]:
     """Stripe objects' metadata as a plain dict (the SDK types it loosely)."""
     raw = getattr(obj, "metadata", None) or {}
-    return {str(key): str(value) for key, value in dict(raw).items()}
+    plain = raw.to_dict() if isinstance(raw, stripe.StripeObject) else dict(raw)
+    return {str(key): str(value) for key, value in plain.items()}
 
 
 class StripeGateway:

@@ -1,0 +1,212 @@
+"""`invoicing-oncall`: the argument parser, and one handler per command that calls one module.
+
+Exit codes: 0 done, 1 failed or needs attention (not found, refused, AWS error, reconcile
+mismatch), 2 bad arguments (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.console import Console, RenderableType
+
+from .. import clock
+from ..config import Settings, settings
+from ..domain.errors import DomainError, NotFound
+from ..domain.periods import Period
+from ..observability import logger
+from ..services.bootstrap import bind_storage
+from ..services.reconcile import ReconcileReport, check_period, requeue_stale
+from ..services.sync_worker import default_gateway
+from ..storage.invoices import InvoiceRepository
+from . import invoices, queues, render, status
+from .dlq import DeadLetterQueue
+
+EXIT_OK, EXIT_ATTENTION = 0, 1
+DESCRIPTION = """On-call tool of the invoicing service: see a stuck Stripe sync, understand it, replay it safely.
+
+exit codes: 0 done; 1 failed or needs attention (not found, refused, AWS error, reconcile
+mismatch); 2 bad arguments."""
+Answer = tuple[int, Any, RenderableType]  # exit code, JSON payload, human view
+
+
+class MissingSetting(Exception):
+    code = "missing_setting"
+
+
+@dataclass
+class Context:
+    settings: Settings
+    now: datetime
+    repo: InvoiceRepository = field(default_factory=InvoiceRepository)
+    _sqs: Any = None
+
+    def setting(self, name: str, value: str) -> str:
+        if not value:
+            raise MissingSetting(f"{name} is not set")
+        return value
+
+    def sqs(self) -> Any:
+        if self._sqs is None:
+            self._sqs = queues.sqs_client(self.settings)
+        return self._sqs
+
+    def dlq(self) -> DeadLetterQueue:
+        return DeadLetterQueue(
+            self.sqs(), self.setting("SYNC_DLQ_URL", self.settings.sync_dlq_url),
+            self.setting("SYNC_QUEUE_URL", self.settings.sync_queue_url), self.repo,
+            local=queues.endpoint_overridden(),
+        )
+
+
+def cmd_status(args: argparse.Namespace, ctx: Context) -> Answer:
+    snapshot = status.snapshot(ctx.repo, ctx.sqs(), ctx.setting("SYNC_QUEUE_URL", ctx.settings.sync_queue_url),
+                               ctx.setting("SYNC_DLQ_URL", ctx.settings.sync_dlq_url), ctx.now,
+                               include_settled=not args.quick)
+    return EXIT_OK, render.jsonable(snapshot), render.status_view(snapshot)
+
+
+def cmd_dlq_list(args: argparse.Namespace, ctx: Context) -> Answer:
+    letters = ctx.dlq().peek(args.limit)
+    return EXIT_OK, {"messages": render.jsonable(letters)}, render.letters_table(letters)
+
+
+def cmd_dlq_show(args: argparse.Namespace, ctx: Context) -> Answer:
+    letter = ctx.dlq().find(args.message_id)
+    if letter is None:
+        raise NotFound(f"message {args.message_id} is not in the dead-letter queue")
+    return EXIT_OK, render.jsonable(letter), render.letter_view(letter)
+
+
+def cmd_dlq_replay(args: argparse.Namespace, ctx: Context) -> Answer:
+    dlq = ctx.dlq()
+    if args.all:
+        report = dlq.replay_all(ctx.now, args.dry_run)
+    else:
+        found = dlq.replay_one(args.message_id, ctx.now, args.dry_run)
+        if found is None:
+            raise NotFound(f"message {args.message_id} is not in the dead-letter queue "
+                           "(already replayed, expired, or a wrong id); nothing changed")
+        report = found
+    return EXIT_OK, render.replay_json(report), render.replay_view(report)
+
+
+def cmd_resync(args: argparse.Namespace, ctx: Context) -> Answer:
+    updated = invoices.resync(ctx.repo, args.org, args.invoice_id, ctx.now)
+    return EXIT_OK, render.jsonable(updated), render.facts_table(updated, "Re-sync requested")
+
+
+def cmd_reconcile(args: argparse.Namespace, ctx: Context) -> Answer:
+    report = ReconcileReport()
+    if args.requeue_stale:
+        ctx.setting("SYNC_QUEUE_URL", ctx.settings.sync_queue_url)
+        requeue_stale(ctx.now, ctx.settings.sync_stale_after, report)
+    check_period(args.period, default_gateway(), ctx.now, report)
+    code = EXIT_ATTENTION if report.mismatched else EXIT_OK
+    period = str(args.period)
+    return code, render.reconcile_json(report, period), render.reconcile_view(report, period)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _period(text: str) -> Period:
+    try:
+        return Period.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # `--json` works before or after the command; SUPPRESS keeps a subcommand from resetting it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
+    parser = argparse.ArgumentParser(prog="invoicing-oncall", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    cmd = commands.add_parser("status", parents=[common], help="invoices per sync state, oldest pending, queues")
+    cmd.add_argument("--quick", action="store_true",
+                     help="count only the states waiting for work (settled ones read whole partitions)")
+    cmd.set_defaults(handler=cmd_status)
+
+    dlq = commands.add_parser("dlq", parents=[common], help="inspect and replay the sync dead-letter queue")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+    cmd = dlq_commands.add_parser("list", parents=[common], help="peek at dead letters without consuming them")
+    cmd.add_argument("--limit", type=_positive, default=20, help="read at most N messages (default 20)")
+    cmd.set_defaults(handler=cmd_dlq_list)
+    cmd = dlq_commands.add_parser("show", parents=[common], help="one dead letter in full, with its invoice")
+    cmd.add_argument("message_id")
+    cmd.set_defaults(handler=cmd_dlq_show)
+    cmd = dlq_commands.add_parser("replay", parents=[common], help="send dead letters back to the sync queue")
+    which = cmd.add_mutually_exclusive_group(required=True)
+    which.add_argument("message_id", nargs="?", help="the message to replay")
+    which.add_argument("--all", action="store_true", help="every message in the DLQ")
+    cmd.add_argument("--dry-run", action="store_true", help="show what would move; change nothing")
+    cmd.set_defaults(handler=cmd_dlq_replay)
+
+    cmd = commands.add_parser("resync", parents=[common], help="ask for an invoice's Stripe sync again")
+    cmd.add_argument("org")
+    cmd.add_argument("invoice_id")
+    cmd.set_defaults(handler=cmd_resync)
+
+    cmd = commands.add_parser("reconcile", parents=[common], help="compare a period's synced invoices with Stripe")
+    cmd.add_argument("period", type=_period, help="YYYY-MM")
+    cmd.add_argument("--requeue-stale", action="store_true", help="also re-enqueue syncs pending too long")
+    cmd.set_defaults(handler=cmd_reconcile)
+    return parser
+
+
+@contextlib.contextmanager
+def diagnostics_to_stderr() -> Iterator[None]:
+    """The service logs and emits metrics on stdout, where Lambda collects them; here stdout is the answer."""
+    handler = logger.registered_handler
+    # Swapped without setStream(), which flushes the old stream first and fails if that one is closed.
+    stream = handler if isinstance(handler, logging.StreamHandler) else None
+    previous = stream.stream if stream else None
+    if stream:
+        stream.stream = sys.stderr
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        if stream:
+            stream.stream = previous
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    as_json = bool(args.json)
+    handler: Callable[[argparse.Namespace, Context], Answer] = args.handler
+    current = settings()
+    bind_storage(current)
+    try:
+        with diagnostics_to_stderr():
+            code, payload, view = handler(args, Context(current, clock.now()))
+    except (DomainError, MissingSetting) as error:
+        render.error(as_json, error.code, str(error))
+        return EXIT_ATTENTION
+    except ClientError as error:
+        render.error(as_json, error.response.get("Error", {}).get("Code", "aws_error"), str(error))
+        return EXIT_ATTENTION
+    except BotoCoreError as error:
+        render.error(as_json, "aws_unreachable", str(error))
+        return EXIT_ATTENTION
+    if as_json:
+        sys.stdout.write(render.dumps(payload) + "\n")
+    else:
+        Console().print(view)
+    return code

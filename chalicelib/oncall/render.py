@@ -1,0 +1,159 @@
+"""Output: rich tables for people, plain JSON for scripts (same facts in both)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from ..domain.money import Money
+from ..domain.periods import utc_iso
+from ..services.reconcile import ReconcileReport
+from .dlq import DeadLetter, ReplayAction, ReplayReport
+from .invoices import InvoiceFacts
+from .status import Status
+
+
+def jsonable(value: Any) -> Any:
+    """Dataclasses, enums and datetimes as JSON values; timestamps in the service's one format."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return utc_iso(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(item) for item in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(jsonable(value), indent=2, sort_keys=True)
+
+
+def replay_json(report: ReplayReport) -> dict[str, Any]:
+    return {**jsonable(report), "moved": report.moved, "skipped": report.skipped}
+
+
+def reconcile_json(report: ReconcileReport, period: str) -> dict[str, Any]:
+    return {"period": period, **jsonable(report)}
+
+
+def when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
+
+
+def age(seconds: int | None) -> str:
+    if seconds is None:
+        return "unknown"
+    days, rest = divmod(max(seconds, 0), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s"
+
+
+def status_view(status: Status) -> RenderableType:
+    invoices = Table("gsi1 state", "invoices", title=f"Invoices by state (as of {when(status.as_of)})")
+    for state, count in status.invoices.items():
+        invoices.add_row(state, str(count), style="bold red" if state == "sync_failed" and count else None)
+    queues = Table("queue", "visible", "in flight", "delayed", title="Sync queues")
+    queues.add_row("sync", str(status.sync_queue.visible), str(status.sync_queue.in_flight),
+                   str(status.sync_queue.delayed))
+    queues.add_row("dead letters", str(status.dlq.visible), str(status.dlq.in_flight), str(status.dlq.delayed),
+                   style="bold red" if status.dlq.visible or status.dlq.in_flight else None)
+    oldest = status.oldest_pending
+    line = Text("No invoice is waiting for a sync.") if oldest is None else Text(
+        f"Oldest pending sync: {oldest.org}/{oldest.invoice_id}, requested {when(oldest.requested_at)} "
+        f"({age(oldest.age_seconds)} ago)")
+    return Group(invoices, queues, line)
+
+
+def letters_table(letters: list[DeadLetter]) -> RenderableType:
+    table = Table("message id", "org", "invoice", "sent", "receives", "reason", "sync state", "last error",
+                  title=f"Dead letters ({len(letters)} shown, none consumed)")
+    for letter in letters:
+        invoice = letter.invoice
+        table.add_row(letter.message_id, letter.org or "?", letter.invoice_id or "?", when(letter.sent_at),
+                      str(letter.receive_count), letter.reason or "(retries exhausted)",
+                      invoice.sync_state if invoice else "(no invoice)",
+                      (invoice.last_error or "-") if invoice else "-")
+    return table
+
+
+def facts_table(invoice: InvoiceFacts, title: str) -> Table:
+    table = Table("field", "value", title=title, show_header=False)
+    rows = [
+        ("invoice", f"{invoice.org}/{invoice.invoice_id} ({invoice.number}, {invoice.period})"),
+        ("status", invoice.status),
+        ("total", f"{Money(invoice.total_cents, invoice.currency).display()} {invoice.currency}"),
+        ("sync state", invoice.sync_state),
+        ("sync attempts", str(invoice.sync_attempts)),
+        ("last error", invoice.last_error or "-"),
+        ("sync requested", when(invoice.requested_at)),
+        ("synced", when(invoice.synced_at)),
+        ("stripe invoice", invoice.stripe_invoice_id or "-"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def letter_view(letter: DeadLetter) -> RenderableType:
+    message = Table("field", "value", title=f"Dead letter {letter.message_id}", show_header=False)
+    message.add_row("sent", when(letter.sent_at))
+    message.add_row("receives", str(letter.receive_count))
+    message.add_row("reason", letter.reason or "(retries exhausted: SQS redrove it after max receives)")
+    message.add_row("body", letter.body)
+    for name, value in sorted({**letter.attributes, **letter.message_attributes}.items()):
+        message.add_row(f"attribute {name}", value)
+    parts: list[RenderableType] = [message]
+    parts.append(facts_table(letter.invoice, "Its invoice now") if letter.invoice
+                 else Text("No invoice matches this message."))
+    return Group(*parts)
+
+
+def replay_view(report: ReplayReport) -> RenderableType:
+    verb = "would" if report.dry_run else "did"
+    table = Table("message id", "invoice", "action", "why", "sync state",
+                  title=f"Replay ({report.method}{', dry run: nothing changed' if report.dry_run else ''})")
+    for outcome in report.outcomes:
+        style = "yellow" if outcome.action is ReplayAction.SKIP else None
+        invoice = f"{outcome.org}/{outcome.invoice_id}" if outcome.org else "?"
+        table.add_row(outcome.message_id, invoice, f"{verb} {outcome.action.value}", outcome.detail,
+                      outcome.sync_state or "-", style=style)
+    lines = [f"{report.moved} {'to move' if report.dry_run else 'moved'}, {report.skipped} left in the DLQ."]
+    if report.move_task:
+        lines.append(f"SQS move task: {report.move_task}")
+    if report.note:
+        lines.append(report.note)
+    return Group(table, Text("\n".join(lines)))
+
+
+def reconcile_view(report: ReconcileReport, period: str) -> RenderableType:
+    table = Table("result", "invoices", "details", title=f"Reconciliation of {period}")
+    for name, entries in (("matched", report.matched), ("mismatched", report.mismatched),
+                          ("unchecked", report.unchecked), ("requeued", report.requeued)):
+        style = "bold red" if name == "mismatched" and entries else None
+        table.add_row(name, str(len(entries)), "\n".join(entries) if name != "matched" else "", style=style)
+    return table
+
+
+def error(as_json: bool, code: str, message: str) -> None:
+    """Scripts read the error from stdout as JSON; people read it on stderr."""
+    if as_json:
+        sys.stdout.write(dumps({"error": {"code": code, "message": message}}) + "\n")
+    else:
+        Console(stderr=True).print(Text(f"error: {message}", style="bold red"))
