@@ -32,7 +32,7 @@ def query_int(params: Mapping[str, str] | None, name: str, default: int, low: in
     raw = (params or {}).get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise ApiError(422, "validation_failed", f"`{name}` must be a whole number from {low} to {high}")
     return int(raw)
 

@@ -67,6 +67,13 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
 
 
+def require_json(content_type: str) -> None:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send the body as application/json",
+                       {"content_type": content_type[:100]})
+
+
 def parse_json(raw: bytes | None) -> Any:
     if raw is None or not raw.strip():
         raise ApiError(400, "invalid_json", "the request body must be a JSON document")

@@ -16,6 +16,7 @@ class Category(StrEnum):
     NETWORK = "network"
     ADDONS = "add-ons"
     SUPPORT = "support"
+    ADJUSTMENTS = "adjustments"  # one-off charges and credits
 
 
 class EgressGroup(StrEnum):

@@ -84,9 +84,13 @@ class InvoiceService:
         return build_view(invoice, self.invoices.lines(org, invoice.id), now)
 
     def upcoming(self, org: str, currency: str, now: datetime) -> InvoiceView:
-        """The invoice being built now: the current period's draft, or an empty preview of it."""
+        """The invoice being built now: the current period's draft (or the next one, if this period was
+        closed early and stragglers gather there), else an empty preview of it."""
         period = Period.of(now)
         invoice = self.invoices.get(org, invoice_id_for(period))
+        if invoice is not None and invoice.status is not InvoiceStatus.DRAFT:
+            period = period.next()
+            invoice = self.invoices.get(org, invoice_id_for(period))
         if invoice is None or invoice.status is not InvoiceStatus.DRAFT:
             invoice = Invoice(org=org, id=invoice_id_for(period), number="", period=period,
                               status=InvoiceStatus.DRAFT, currency=currency, created_at=now, updated_at=now)
@@ -131,7 +135,7 @@ class InvoiceService:
         signed = -amount_cents if kind is LineKind.CREDIT else amount_cents
         item = LineItem(
             id=line_id("fixed", client_id), kind=kind,
-            category=Category.ADDONS if kind is LineKind.ONE_OFF else Category.SUPPORT,
+            category=Category.ADJUSTMENTS,
             product="Credit" if kind is LineKind.CREDIT else "One-off charge", description=description,
             app=None, region=None, resource=None, meter=None, quantity=Decimal(1), unit="item",
             display_unit="items", display_divisor=Decimal(1), unit_price=Decimal(signed) / 100,

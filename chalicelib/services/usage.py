@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from ..config import Settings
 from ..domain.errors import DomainError
+from ..domain.invoice import invoice_id_for
 from ..domain.lines import LineKind, describe, usage_kind, usage_line_id
 from ..domain.periods import Period
 from ..domain.pricebook import Quote, quote
@@ -169,9 +170,10 @@ def _fill_duplicates(
         return
     landed = usage_writer.dedup_records(duplicates)
     for key in duplicates:
-        index = placements[key][0]
+        index, placement = placements[key]
         invoice_id, line_id = landed.get(key, (None, None))
-        results[index] = EventResult(index, key[1], "duplicate", invoice_id, line_id)
+        late = invoice_id is not None and invoice_id != invoice_id_for(Period.parse(placement.target.usage_period))
+        results[index] = EventResult(index, key[1], "duplicate", invoice_id, line_id, late)
 
 
 def _rejected(index: int, event_id: str | None, code: str, message: str) -> EventResult:
@@ -182,4 +184,4 @@ def _repeat_of(first: EventResult | None, index: int) -> EventResult:
     assert first is not None
     if first.status == "rejected":
         return EventResult(index, first.id, "rejected", error=first.error)
-    return EventResult(index, first.id, "duplicate", first.invoice_id, first.line_id)
+    return EventResult(index, first.id, "duplicate", first.invoice_id, first.line_id, first.late)

@@ -66,16 +66,19 @@ class InvoiceRepository:
         start = None
         if cursor:
             start = {"pk": {"S": keys.org_pk(org)}, "sk": {"S": keys.invoice_sk(decode_cursor(cursor))}}
+        # One more than asked: DynamoDB returns a LastEvaluatedKey whenever the limit is hit, even when
+        # nothing follows, so only the extra item proves there is a next page.
         query = InvoiceItem.query(
             keys.org_pk(org),
             InvoiceItem.sk.startswith(keys.INVOICE_SK_PREFIX),
             scan_index_forward=False,
-            limit=limit,
+            limit=limit + 1,
             last_evaluated_key=start,
         )
         invoices = [invoice_from_record(item) for item in query]
-        more = query.last_evaluated_key is not None and len(invoices) == limit
-        return invoices, encode_cursor(invoices[-1].id) if more and invoices else None
+        more = len(invoices) > limit
+        invoices = invoices[:limit]
+        return invoices, encode_cursor(invoices[-1].id) if more else None
 
     def lines(self, org: str, invoice_id: str) -> list[LineItem]:
         records = LineItemRecord.query(keys.lines_pk(org, invoice_id), consistent_read=True)

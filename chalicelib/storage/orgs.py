@@ -40,7 +40,7 @@ class OrgRepository:
             return None
 
     def get_many(self, orgs: set[str]) -> dict[str, OrgProfile]:
-        items = OrgItem.batch_get([(keys.org_pk(org), keys.PROFILE_SK) for org in orgs])
+        items = OrgItem.batch_get([(keys.org_pk(org), keys.PROFILE_SK) for org in orgs], consistent_read=True)
         return {item.org: _profile(item) for item in items}
 
     def upsert(self, org: str, name: str, email: str, currency: str, now: datetime) -> tuple[OrgProfile, bool]:

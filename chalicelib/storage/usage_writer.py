@@ -124,7 +124,7 @@ def _commit_chunk(placements: list[Placement], now: datetime) -> dict[tuple[str,
         invoices = sorted({(p.target.org, p.target.invoice_id) for p in pending})
         lines = _aggregate(pending)
         try:
-            _transact(invoices, pending, lines, now)
+            _transact(invoices, pending, lines, _stored_spans(lines), now)
         except TransactWriteError as error:
             reasons = list(error.cancellation_reasons or [])
             if not reasons:
@@ -132,10 +132,13 @@ def _commit_chunk(placements: list[Placement], now: datetime) -> dict[tuple[str,
                     contention = _backoff(contention)
                     continue
                 raise
+            line_reasons = reasons[len(invoices) + len(pending):]
             pending, settled = _sort_out(reasons, invoices, pending)
             outcomes.update(settled)
             if not settled:
-                if not any(r is not None and r.code in RETRYABLE_REASONS for r in reasons):
+                # A line's usage span moved under us, or plain contention: read again and retry.
+                span_moved = any(r is not None and r.code == "ConditionalCheckFailed" for r in line_reasons)
+                if not span_moved and not any(r is not None and r.code in RETRYABLE_REASONS for r in reasons):
                     raise
                 contention = _backoff(contention)
             continue
@@ -191,11 +194,25 @@ def _aggregate(placements: list[Placement]) -> list[_LineSum]:
     return list(sums.values())
 
 
+Span = tuple[str | None, str | None]
+
+
+def _stored_spans(lines: list[_LineSum]) -> dict[tuple[str, str], Span]:
+    """Each line's stored first and last usage time (DynamoDB updates have no min or max)."""
+    keys_wanted = [(keys.lines_pk(s.target.org, s.target.invoice_id), keys.line_sk(s.target.line_id)) for s in lines]
+    found: dict[tuple[str, str], Span] = {}
+    for record in LineItemRecord.batch_get(keys_wanted, consistent_read=True,
+                                           attributes_to_get=["pk", "sk", "first_usage_at", "last_usage_at"]):
+        found[(record.pk, record.sk)] = (record.first_usage_at, record.last_usage_at)
+    return found
+
+
 def _transact(
-    invoices: list[tuple[str, str]], placements: list[Placement], lines: list[_LineSum], now: datetime
+    invoices: list[tuple[str, str]], placements: list[Placement], lines: list[_LineSum],
+    spans: dict[tuple[str, str], Span], now: datetime,
 ) -> None:
     # Action order is condition checks, puts, updates (PynamoDB sends them in that order);
-    # _sort_out relies on it to read cancellation reasons by index.
+    # _sort_out and _commit_chunk rely on it to read cancellation reasons by index.
     connection = EventRecord._get_connection().connection
     with TransactWrite(connection=connection, client_request_token=str(uuid.uuid4())) as tx:
         for org, invoice_id in invoices:
@@ -210,7 +227,27 @@ def _transact(
             )
             tx.save(record, condition=EventRecord.pk.does_not_exist())
         for line in lines:
-            tx.update(_line_key(line.target), actions=_line_actions(line, now))
+            key = _line_key(line.target)
+            span_actions, span_condition = _span_update(line, spans.get((key.pk, key.sk)))
+            tx.update(key, actions=_line_actions(line, now) + span_actions, condition=span_condition)
+
+
+def _span_update(line: _LineSum, stored: Span | None) -> tuple[list[Any], Any]:
+    """Widen the line's usage span to include this chunk, guarded by the span we read.
+
+    The guard makes a concurrent widening cancel the transaction (it is then read and
+    retried), so the span is exact whatever order events arrive in.
+    """
+    assert line.first is not None and line.last is not None
+    L = LineItemRecord
+    first, last = utc_iso(line.first), utc_iso(line.last)  # fixed-width UTC: string order is time order
+    if stored is None or stored[0] is None or stored[1] is None:
+        return [L.first_usage_at.set(first), L.last_usage_at.set(last)], L.first_usage_at.does_not_exist()
+    new_first, new_last = min(stored[0], first), max(stored[1], last)
+    if (new_first, new_last) == stored:
+        return [], None
+    guard = (L.first_usage_at == stored[0]) & (L.last_usage_at == stored[1])
+    return [L.first_usage_at.set(new_first), L.last_usage_at.set(new_last)], guard
 
 
 def _line_key(t: LineTarget) -> LineItemRecord:
@@ -232,15 +269,9 @@ def _line_actions(line: _LineSum, now: datetime) -> list[Any]:
         snapshot.append((L.region, t.region))
     if q.free_pool is not None:
         snapshot.append((L.free_pool, q.free_pool))
-    assert line.first is not None and line.last is not None
     # The first write fixes the snapshot (price in force, description); later writes only add.
     actions = [attr.set(attr | value) for attr, value in snapshot]
-    actions += [
-        L.quantity.add(line.quantity),
-        L.event_count.add(line.events),
-        L.first_usage_at.set(L.first_usage_at | utc_iso(line.first)),
-        L.last_usage_at.set(utc_iso(line.last)),
-    ]
+    actions += [L.quantity.add(line.quantity), L.event_count.add(line.events)]
     return actions
 
 
@@ -248,6 +279,6 @@ def dedup_records(keys_wanted: list[tuple[str, str]]) -> dict[tuple[str, str], t
     """Where already-counted events landed: (org, event id) → (invoice id, line id)."""
     found: dict[tuple[str, str], tuple[str, str]] = {}
     wanted = {keys.event_pk(org, event_id): (org, event_id) for org, event_id in keys_wanted}
-    for record in EventRecord.batch_get([(pk, keys.EVENT_SK) for pk in wanted]):
+    for record in EventRecord.batch_get([(pk, keys.EVENT_SK) for pk in wanted], consistent_read=True):
         found[wanted[record.pk]] = (record.invoice_id, record.line_id)
     return found

@@ -1,0 +1,112 @@
+"""Producers retry: a batch sent twice, repeated ids, and batches with some bad events."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from acceptance_support import bearer, post_usage, usage_event
+
+D = Decimal
+NOV = "inv_202611"
+
+
+def test_posting_the_same_batch_twice_changes_nothing_and_answers_duplicate_per_event(api, org, tokens, pinned_clock,
+                                                                                      store):
+    events = [usage_event(org, f"dup-{i}", quantity=f"1.{i}", region="iad" if i % 2 else "nrt") for i in range(6)]
+    first = post_usage(api, tokens["usage"], events)
+    assert first.status_code == 200, first.body
+    assert first.json_body["counts"] == {"accepted": 6, "duplicate": 0, "rejected": 0}
+    stored_before = store.lines(org, NOV)
+    upcoming_before = api.http.get(f"/v1/orgs/{org}/invoices/upcoming", headers=bearer(tokens["admin"])).json_body
+
+    second = post_usage(api, tokens["usage"], events)
+
+    assert second.status_code == 200, second.body
+    assert second.json_body["counts"] == {"accepted": 0, "duplicate": 6, "rejected": 0}
+    for was, now in zip(first.json_body["results"], second.json_body["results"], strict=True):
+        assert now["status"] == "duplicate"
+        assert (now["id"], now["invoice_id"], now["line_id"]) == (was["id"], NOV, was["line_id"])
+    assert store.lines(org, NOV) == stored_before
+    assert sum(line.quantity for line in stored_before.values()) == D("7.5")
+    assert sum(line.event_count for line in stored_before.values()) == 6
+    upcoming_after = api.http.get(f"/v1/orgs/{org}/invoices/upcoming", headers=bearer(tokens["admin"])).json_body
+    assert upcoming_after["lines"] == upcoming_before["lines"]
+    assert upcoming_after["total"] == upcoming_before["total"]
+
+
+def test_a_batch_with_some_invalid_events_applies_the_valid_ones_and_rejects_each_other_with_a_reason(
+        api, org, tokens, pinned_clock, store):
+    events = [
+        usage_event(org, "ok-1", quantity="2"),
+        usage_event(org, "bad-meter", meter="teleportation"),
+        usage_event(org, "bad-qty", quantity="-1"),
+        usage_event(org, "bad-region", region="mars"),
+        usage_event(org, "bad-future", timestamp="2026-11-15T12:05:01Z"),
+        usage_event(org, "bad-old", timestamp="2026-10-11T11:59:59Z"),
+        usage_event("org-that-does-not-exist", "bad-org"),
+        {"id": "bad-shape", "org": org},
+        usage_event(org, "ok-2", quantity="3"),
+    ]
+    response = post_usage(api, tokens["usage"], events)
+
+    assert response.status_code == 200, response.body
+    assert response.json_body["counts"] == {"accepted": 2, "duplicate": 0, "rejected": 7}
+    results = response.json_body["results"]
+    assert [r["index"] for r in results] == list(range(len(events)))
+    assert [r["id"] for r in results] == [e["id"] for e in events]
+    codes = {r["id"]: (r["status"], (r["error"] or {}).get("code")) for r in results}
+    assert codes == {
+        "ok-1": ("accepted", None),
+        "bad-meter": ("rejected", "unknown_meter"),
+        "bad-qty": ("rejected", "invalid_event"),
+        "bad-region": ("rejected", "unknown_region"),
+        "bad-future": ("rejected", "timestamp_in_future"),
+        "bad-old": ("rejected", "timestamp_too_old"),
+        "bad-org": ("rejected", "unknown_org"),
+        "bad-shape": ("rejected", "invalid_event"),
+        "ok-2": ("accepted", None),
+    }
+    assert all(r["error"]["message"] for r in results if r["status"] == "rejected")
+    lines = store.lines(org, NOV)
+    assert [(line.quantity, line.event_count) for line in lines.values()] == [(D(5), 2)]
+    for rejected in ("bad-meter", "bad-qty", "bad-region", "bad-future", "bad-old", "bad-shape"):
+        assert not store.dedup_exists(org, rejected)
+
+
+def test_an_id_repeated_inside_one_batch_counts_once_and_the_repeats_answer_duplicate(api, org, tokens,
+                                                                                     pinned_clock, store):
+    events = [usage_event(org, "same", quantity="2"), usage_event(org, "other", quantity="3"),
+              usage_event(org, "same", quantity="2"), usage_event(org, "same", quantity="2")]
+    response = post_usage(api, tokens["usage"], events)
+
+    assert response.status_code == 200, response.body
+    results = response.json_body["results"]
+    assert [r["status"] for r in results] == ["accepted", "accepted", "duplicate", "duplicate"]
+    assert {r["invoice_id"] for r in results} == {NOV}
+    assert results[2]["line_id"] == results[3]["line_id"] == results[0]["line_id"]
+    assert response.json_body["counts"] == {"accepted": 2, "duplicate": 2, "rejected": 0}
+    [line] = store.lines(org, NOV).values()
+    assert (line.quantity, line.event_count) == (D(5), 2)
+
+
+def test_the_same_event_id_in_two_orgs_is_two_events(api, org, make_org, tokens, pinned_clock, store):
+    other = make_org()
+    response = post_usage(api, tokens["usage"], [usage_event(org, "shared-id", quantity="4"),
+                                                 usage_event(other, "shared-id", quantity="6")])
+
+    assert response.json_body["counts"] == {"accepted": 2, "duplicate": 0, "rejected": 0}
+    assert [line.quantity for line in store.lines(org, NOV).values()] == [D(4)]
+    assert [line.quantity for line in store.lines(other, NOV).values()] == [D(6)]
+
+
+def test_resending_a_partly_rejected_batch_counts_only_what_was_not_counted(api, org, tokens, pinned_clock, store):
+    batch = [usage_event(org, "a", quantity="1"), usage_event(org, "b", meter="nope"),
+             usage_event(org, "c", quantity="2")]
+    post_usage(api, tokens["usage"], batch)
+    batch[1] = usage_event(org, "b", quantity="4")  # the producer fixed the bad event and retries everything
+
+    response = post_usage(api, tokens["usage"], batch)
+
+    assert [r["status"] for r in response.json_body["results"]] == ["duplicate", "accepted", "duplicate"]
+    [line] = store.lines(org, NOV).values()
+    assert (line.quantity, line.event_count) == (D(7), 3)
