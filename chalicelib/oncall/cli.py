@@ -1,8 +1,4 @@
-"""`invoicing-oncall`: the argument parser, and one handler per command that calls one module.
-
-Exit codes: 0 done, 1 failed or needs attention (not found, refused, AWS error, reconcile
-mismatch), 2 bad arguments (argparse).
-"""
+"""`invoicing-oncall`: the argument parser, and one handler per command that calls one module."""
 
 from __future__ import annotations
 
@@ -49,10 +45,19 @@ class Context:
     repo: InvoiceRepository = field(default_factory=InvoiceRepository)
     _sqs: Any = None
 
-    def setting(self, name: str, value: str) -> str:
+    @staticmethod
+    def _required(name: str, value: str) -> str:
         if not value:
             raise MissingSetting(f"{name} is not set")
         return value
+
+    @property
+    def sync_queue_url(self) -> str:
+        return self._required("SYNC_QUEUE_URL", self.settings.sync_queue_url)
+
+    @property
+    def dlq_url(self) -> str:
+        return self._required("SYNC_DLQ_URL", self.settings.sync_dlq_url)
 
     def sqs(self) -> Any:
         if self._sqs is None:
@@ -60,16 +65,12 @@ class Context:
         return self._sqs
 
     def dlq(self) -> DeadLetterQueue:
-        return DeadLetterQueue(
-            self.sqs(), self.setting("SYNC_DLQ_URL", self.settings.sync_dlq_url),
-            self.setting("SYNC_QUEUE_URL", self.settings.sync_queue_url), self.repo,
-            local=queues.endpoint_overridden(),
-        )
+        return DeadLetterQueue(self.sqs(), self.dlq_url, self.sync_queue_url, self.repo,
+                               local=queues.endpoint_overridden())
 
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> Answer:
-    snapshot = status.snapshot(ctx.repo, ctx.sqs(), ctx.setting("SYNC_QUEUE_URL", ctx.settings.sync_queue_url),
-                               ctx.setting("SYNC_DLQ_URL", ctx.settings.sync_dlq_url), ctx.now,
+    snapshot = status.snapshot(ctx.repo, ctx.sqs(), ctx.sync_queue_url, ctx.dlq_url, ctx.now,
                                include_settled=not args.quick)
     return EXIT_OK, render.jsonable(snapshot), render.status_view(snapshot)
 
@@ -106,8 +107,7 @@ def cmd_resync(args: argparse.Namespace, ctx: Context) -> Answer:
 
 def cmd_reconcile(args: argparse.Namespace, ctx: Context) -> Answer:
     report = ReconcileReport()
-    if args.requeue_stale:
-        ctx.setting("SYNC_QUEUE_URL", ctx.settings.sync_queue_url)
+    if args.requeue_stale and ctx.sync_queue_url:  # it sends there: refuse before reading anything if unset
         requeue_stale(ctx.now, ctx.settings.sync_stale_after, report)
     check_period(args.period, default_gateway(), ctx.now, report)
     code = EXIT_ATTENTION if report.mismatched else EXIT_OK

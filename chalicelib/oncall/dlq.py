@@ -10,21 +10,19 @@ for the worker to find nothing to do with.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from .. import queue
-from ..domain.invoice import FROZEN, Invoice, SyncState
+from ..domain.invoice import SyncState
 from ..domain.periods import utc_iso
 from ..storage.invoices import InvoiceRepository
 from . import queues
-from .invoices import InvoiceFacts, facts, lookup
+from .invoices import lookup
+from .letters import DeadLetter, Raw, ReplayAction, ReplayOutcome, ReplayReport, dead_letters, parse_body, plan
 
 # Long enough to deal with one batch, short enough that a crashed run hides nothing for long.
 VISIBILITY_SECONDS = 30
@@ -33,87 +31,6 @@ SYSTEM_ATTRIBUTES = ["SentTimestamp", "ApproximateReceiveCount", "ApproximateFir
 # How SQS look-alikes say they lack an action (AWS itself has StartMessageMoveTask).
 NOT_IMPLEMENTED = frozenset({"NotImplemented", "InvalidAction", "UnsupportedOperation",
                              "AWS.SimpleQueueService.UnsupportedOperation"})
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-Raw = dict[str, Any]
-
-
-class ReplayAction(StrEnum):
-    RESYNC = "resync"  # invoice marked pending again, then its message sent to the sync queue
-    MOVE = "move"  # invoice already synced: the message goes back as is and the worker finds nothing to do
-    SKIP = "skip"  # left in the DLQ: sending it again cannot help until someone fixes the cause
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    message_id: str
-    org: str | None
-    invoice_id: str | None
-    sent_at: datetime | None
-    receive_count: int
-    reason: str | None  # set by the worker on permanent failures; absent when SQS redrove after max receives
-    invoice: InvoiceFacts | None
-    body: str
-    attributes: dict[str, str] = field(default_factory=dict)
-    message_attributes: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ReplayOutcome:
-    message_id: str
-    org: str | None
-    invoice_id: str | None
-    action: ReplayAction
-    detail: str
-    sync_state: str | None
-
-
-@dataclass(frozen=True)
-class ReplayReport:
-    dry_run: bool
-    method: str  # "receive-send-delete" or "message-move-task"
-    outcomes: list[ReplayOutcome]
-    move_task: str | None = None
-    note: str | None = None
-
-    @property
-    def moved(self) -> int:
-        return sum(1 for outcome in self.outcomes if outcome.action is not ReplayAction.SKIP)
-
-    @property
-    def skipped(self) -> int:
-        return sum(1 for outcome in self.outcomes if outcome.action is ReplayAction.SKIP)
-
-
-def parse_body(body: str) -> tuple[str | None, str | None]:
-    """The org and invoice id of a sync message, or (None, None) when it is not one."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None, None
-    if not isinstance(data, dict):
-        return None, None
-    org, invoice_id = data.get("org"), data.get("invoice_id")
-    if isinstance(org, str) and isinstance(invoice_id, str):
-        return org, invoice_id
-    return None, None
-
-
-def _timestamp(millis: str | None) -> datetime | None:
-    return EPOCH + timedelta(milliseconds=int(millis)) if millis else None
-
-
-def plan(invoice: Invoice | None, org: str | None) -> tuple[ReplayAction, str]:
-    """What replaying a message does, given its invoice as stored now."""
-    if org is None:
-        return ReplayAction.SKIP, "not a sync message: no org and invoice id in its body"
-    if invoice is None:
-        return ReplayAction.SKIP, "invoice not found"
-    if invoice.status not in FROZEN:
-        return ReplayAction.SKIP, f"invoice is {invoice.status.value}: it is synced once finalized"
-    if invoice.sync.state is SyncState.SYNCED:
-        return ReplayAction.MOVE, "already synced: the worker will find nothing to do"
-    return ReplayAction.RESYNC, f"sync {invoice.sync.state.value}: marked pending again"
 
 
 class DeadLetterQueue:
@@ -132,7 +49,7 @@ class DeadLetterQueue:
     def peek(self, limit: int) -> list[DeadLetter]:
         held = self._scan(limit)
         try:
-            return self._letters(held.values())
+            return dead_letters(held.values(), self.repo)
         finally:
             self._release(held.values())
 
@@ -140,7 +57,7 @@ class DeadLetterQueue:
         held = self._scan(None, until=lambda raw: raw["MessageId"] == message_id)
         try:
             raw = held.get(message_id)
-            return self._letters([raw])[0] if raw else None
+            return dead_letters([raw], self.repo)[0] if raw else None
         finally:
             self._release(held.values())
 
@@ -237,7 +154,7 @@ class DeadLetterQueue:
                 return None
             raise
         return ReplayReport(dry_run=False, method="message-move-task", outcomes=outcomes, move_task=str(handle),
-                            note="SQS moves every message, skipped ones too; the worker dead-letters those again")
+                            note="SQS moves every message, skipped ones too: the worker drops or dead-letters those")
 
     def _method(self) -> str:
         return "receive-send-delete" if self.local else "message-move-task"
@@ -272,26 +189,3 @@ class DeadLetterQueue:
                        for i, raw in enumerate(raws[start:start + BATCH])]
             # A failed entry (say, a message deleted meanwhile) needs nothing: its short visibility ends anyway.
             self.sqs.change_message_visibility_batch(QueueUrl=self.dlq_url, Entries=entries)
-
-    def _letters(self, raws: Iterable[Raw]) -> list[DeadLetter]:
-        cache: dict[tuple[str, str], InvoiceFacts | None] = {}
-        letters = []
-        for raw in raws:
-            org, invoice_id = parse_body(raw["Body"])
-            invoice_facts = None
-            if org and invoice_id:
-                if (org, invoice_id) not in cache:
-                    invoice = lookup(self.repo, org, invoice_id)
-                    cache[(org, invoice_id)] = facts(invoice) if invoice else None
-                invoice_facts = cache[(org, invoice_id)]
-            attributes = {str(k): str(v) for k, v in raw.get("Attributes", {}).items()}
-            message_attributes = {str(k): str(v.get("StringValue", v.get("BinaryValue", "")))
-                                  for k, v in raw.get("MessageAttributes", {}).items()}
-            letters.append(DeadLetter(
-                message_id=raw["MessageId"], org=org, invoice_id=invoice_id,
-                sent_at=_timestamp(attributes.get("SentTimestamp")),
-                receive_count=int(attributes.get("ApproximateReceiveCount", "0")),
-                reason=message_attributes.get("reason"), invoice=invoice_facts, body=raw["Body"],
-                attributes=attributes, message_attributes=message_attributes,
-            ))
-        return letters

@@ -16,8 +16,8 @@ from rich.text import Text
 from ..domain.money import Money
 from ..domain.periods import utc_iso
 from ..services.reconcile import ReconcileReport
-from .dlq import DeadLetter, ReplayAction, ReplayReport
 from .invoices import InvoiceFacts
+from .letters import DeadLetter, ReplayAction, ReplayReport
 from .status import Status
 
 
@@ -66,7 +66,7 @@ def age(seconds: int | None) -> str:
 
 
 def status_view(status: Status) -> RenderableType:
-    invoices = Table("gsi1 state", "invoices", title=f"Invoices by state (as of {when(status.as_of)})")
+    invoices = Table("gsi1 state", "invoices", title="Invoices by state")
     for state, count in status.invoices.items():
         invoices.add_row(state, str(count), style="bold red" if state == "sync_failed" and count else None)
     queues = Table("queue", "visible", "in flight", "delayed", title="Sync queues")
@@ -78,7 +78,7 @@ def status_view(status: Status) -> RenderableType:
     line = Text("No invoice is waiting for a sync.") if oldest is None else Text(
         f"Oldest pending sync: {oldest.org}/{oldest.invoice_id}, requested {when(oldest.requested_at)} "
         f"({age(oldest.age_seconds)} ago)")
-    return Group(invoices, queues, line)
+    return Group(invoices, queues, line, Text(f"As of {when(status.as_of)}.", style="dim"))
 
 
 def letters_table(letters: list[DeadLetter]) -> RenderableType:
@@ -126,13 +126,14 @@ def letter_view(letter: DeadLetter) -> RenderableType:
 
 
 def replay_view(report: ReplayReport) -> RenderableType:
-    verb = "would" if report.dry_run else "did"
+    done = {ReplayAction.RESYNC: "resynced", ReplayAction.MOVE: "moved", ReplayAction.SKIP: "left in DLQ"}
     table = Table("message id", "invoice", "action", "why", "sync state",
                   title=f"Replay ({report.method}{', dry run: nothing changed' if report.dry_run else ''})")
     for outcome in report.outcomes:
         style = "yellow" if outcome.action is ReplayAction.SKIP else None
         invoice = f"{outcome.org}/{outcome.invoice_id}" if outcome.org else "?"
-        table.add_row(outcome.message_id, invoice, f"{verb} {outcome.action.value}", outcome.detail,
+        action = f"would {outcome.action.value}" if report.dry_run else done[outcome.action]
+        table.add_row(outcome.message_id, invoice, action, outcome.detail,
                       outcome.sync_state or "-", style=style)
     lines = [f"{report.moved} {'to move' if report.dry_run else 'moved'}, {report.skipped} left in the DLQ."]
     if report.move_task:
@@ -148,7 +149,10 @@ def reconcile_view(report: ReconcileReport, period: str) -> RenderableType:
                           ("unchecked", report.unchecked), ("requeued", report.requeued)):
         style = "bold red" if name == "mismatched" and entries else None
         table.add_row(name, str(len(entries)), "\n".join(entries) if name != "matched" else "", style=style)
-    return table
+    if not report.mismatched:
+        return table
+    return Group(table, Text("Mismatched invoices are now marked sync failed; `resync ORG INVOICE_ID` retries one.",
+                             style="bold red"))
 
 
 def error(as_json: bool, code: str, message: str) -> None:

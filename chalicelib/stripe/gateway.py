@@ -32,6 +32,11 @@ PAGE = 100
 T = TypeVar("T")
 
 
+def _digest(*parts: str) -> str:
+    """Keys include what the request depends on, so a corrected retry is a new request, not a conflict."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
 def metadata_of(obj: object) -> dict[str, str]:
     """Stripe objects' metadata as a plain dict (the SDK types it loosely)."""
     raw = getattr(obj, "metadata", None) or {}
@@ -59,7 +64,7 @@ class StripeGateway:
     def create_customer(self, org: str, name: str, email: str) -> str:
         params: CustomerCreateParams = {"name": name, "email": email, "metadata": {"org": org}}
         customer = self._call(lambda: self.client.v1.customers.create(
-            params=params, options={"idempotency_key": f"customer:{org}"}))
+            params=params, options={"idempotency_key": f"customer:{org}:{_digest(name, email)}"}))
         return customer.id
 
     # -- invoices ----------------------------------------------------------------------------
@@ -88,7 +93,7 @@ class StripeGateway:
             "metadata": {"org": org, "invoice_id": our_invoice_id, "number": number, "period": period},
         }
         return self._call(lambda: self.client.v1.invoices.create(
-            params=params, options={"idempotency_key": f"invoice:{org}:{our_invoice_id}:create"}))
+            params=params, options={"idempotency_key": f"invoice:{org}:{our_invoice_id}:create:{customer}"}))
 
     def line_keys(self, stripe_invoice_id: str) -> dict[str, int]:
         """Our key → amount for every line already on the Stripe invoice."""

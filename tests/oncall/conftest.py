@@ -1,0 +1,91 @@
+"""Fixtures of the on-call CLI tests.
+
+Each test gets its own sync queue and DLQ, made from infra/resources.yaml on the session's
+moto server, next to the session's real table: queue depths are then exact, and replaying
+"everything" can only ever touch this test's messages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from oncall_support import sqs
+
+
+@pytest.fixture
+def set_env(local_aws: Any) -> Iterator[Callable[..., None]]:
+    """Change environment variables for one test; settings are re-read now and again after it."""
+    from chalicelib.config import reload_settings
+
+    saved: dict[str, str | None] = {}
+
+    def apply(**values: str) -> None:
+        for name, value in values.items():
+            saved.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+        reload_settings()
+
+    yield apply
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    reload_settings()
+
+
+@dataclass(frozen=True)
+class Queues:
+    sync_url: str
+    dlq_url: str
+    sync_arn: str
+    dlq_arn: str
+
+
+@pytest.fixture
+def queues(local_aws: Any, set_env: Callable[..., None]) -> Iterator[Queues]:
+    from devstack.resources import create_local_resources
+
+    resources = create_local_resources(local_aws.dynamodb_endpoint, local_aws.sqs_endpoint, local_aws.table_name,
+                                       f"oncall-{uuid.uuid4().hex[:10]}", sync_queue_visibility_seconds=2,
+                                       receive_wait_seconds=0)
+    set_env(SYNC_QUEUE_URL=resources.queue_url, SYNC_DLQ_URL=resources.dlq_url)
+    yield Queues(resources.queue_url, resources.dlq_url, resources.queue_arn, resources.dlq_arn)
+    for url in (resources.queue_url, resources.dlq_url):
+        sqs().delete_queue(QueueUrl=url)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, Any]]:
+    """Run the CLI in process with --json; returns (exit code, parsed stdout)."""
+    from chalicelib.oncall.cli import main
+
+    def run(*argv: str) -> tuple[int, Any]:
+        capsys.readouterr()  # drop anything printed before (the worker's metrics, say)
+        code = main([*argv, "--json"])
+        out = capsys.readouterr().out
+        return code, json.loads(out) if out.strip() else None
+
+    return run
+
+
+@pytest.fixture
+def cli_text(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[int, str]]:
+    """Run the CLI for people; a wide terminal, so rich does not wrap ids across lines."""
+    from chalicelib.oncall.cli import main
+
+    monkeypatch.setenv("COLUMNS", "400")
+
+    def run(*argv: str) -> tuple[int, str]:
+        capsys.readouterr()
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        return code, captured.out + captured.err
+
+    return run
