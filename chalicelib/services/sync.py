@@ -78,8 +78,11 @@ class InvoiceSync:
         invoice = self.invoices.get(org, invoice_id)
         if invoice is None:
             return
-        state = SyncState.FAILED if permanent else invoice.sync.state
-        self.invoices.record_sync(invoice, state, now, error=str(error), count_attempt=True)
+        if permanent:
+            self.invoices.record_sync(invoice, SyncState.FAILED, now, error=str(error), count_attempt=True)
+        else:
+            # Only the error and the attempt: a worker that lost the race must not undo a `synced`.
+            self.invoices.note_sync_error(invoice, str(error))
 
     def _load(self, org: str, invoice_id: str) -> Invoice:
         invoice = self.invoices.get(org, invoice_id)
@@ -145,6 +148,9 @@ class InvoiceSync:
 
     @staticmethod
     def _verify(invoice: Invoice, found: stripe.Invoice, stage: str) -> None:
+        expected = ("draft",) if stage == "draft" else ("open", "paid", "uncollectible")
+        if found.status not in expected:
+            raise PermanentSyncError(f"Stripe invoice {found.id} is {found.status}; expected {' or '.join(expected)}")
         if found.total != invoice.total_cents or found.currency != invoice.currency:
             raise PermanentSyncError(
                 f"Stripe {stage} total {found.total} {found.currency} differs from ours "

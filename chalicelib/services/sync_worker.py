@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import PynamoDBException
 
 from .. import queue
 from ..config import settings
@@ -81,6 +83,11 @@ def _process_one(message: QueueMessage, now: datetime, syncer: InvoiceSync) -> b
         logger.warning("sync will retry", extra={**context, "error": str(error), "receive": message.receive_count})
         syncer.record_failure(org, invoice_id, error, now, permanent=False)
         queue.delay_retry(message.receipt_handle, message.receive_count)
+        metrics.add_metric(name="SyncRetried", unit=MetricUnit.Count, value=1)
+        return False
+    except (PynamoDBException, BotoCoreError, ClientError) as error:
+        # Our own storage or queue failed (throttling, a timeout): retry this message alone.
+        logger.exception("sync hit an AWS error; will retry", extra={**context, "error": str(error)})
         metrics.add_metric(name="SyncRetried", unit=MetricUnit.Count, value=1)
         return False
     except PermanentSyncError as error:

@@ -301,6 +301,18 @@ class InvoiceRepository:
                 return False
             raise
 
+    def note_sync_error(self, invoice: Invoice, error: str) -> None:
+        """Record a retryable failure: the error and one more attempt, unless the invoice got synced meanwhile."""
+        record = InvoiceItem(keys.org_pk(invoice.org), keys.invoice_sk(invoice.id))
+        try:
+            record.update(
+                actions=[InvoiceItem.sync_last_error.set(error[:1000]), InvoiceItem.sync_attempts.add(1)],
+                condition=InvoiceItem.sync_state != SyncState.SYNCED.value,
+            )
+        except UpdateError as error_:
+            if not _condition_failed(error_):
+                raise
+
     def request_sync(self, invoice: Invoice, now: datetime) -> None:
         """Ask for a (re-)sync: the stream turns this change into a queue message."""
         if invoice.status in (InvoiceStatus.DRAFT, InvoiceStatus.FINALIZING):

@@ -1,0 +1,76 @@
+"""Stripe holds at most 250 items per invoice: bigger invoices are rolled up with the total unchanged,
+and invoices with more lines than one page of Stripe's list still sync each line exactly once."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sync_support import (
+    ProcessDied,
+    assert_one_exact_copy,
+    create_org,
+    finalized_invoice,
+    our_lines,
+    stored,
+    stripe_copies,
+    stripe_line_pairs,
+)
+
+STRIPE_MAX_LINES = 250
+
+
+def test_an_invoice_over_250_lines_is_rolled_up_with_the_same_total(gateway, emulator, local_aws):
+    """Rolled up by app and category; a worker killed after adding the rolled-up lines is finished by the
+    next delivery a day later without any line twice."""
+    from chalicelib.services.sync import InvoiceSync, SyncResult
+
+    org = create_org("big")
+    invoice = finalized_invoice(org, lines=264)  # 33 apps x 8 regions of egress
+    lines = our_lines(org, invoice.id)
+    assert len(lines) == 264 and invoice.line_count == 264
+    by_app: dict[str, int] = defaultdict(int)
+    for line in lines:
+        by_app[f"rollup:{line.app}:{line.category.value}"] += line.amount_cents
+    now = datetime.now(UTC)
+
+    def checkpoint(step: str) -> None:
+        if step == "after_add_lines":
+            raise ProcessDied(step)
+
+    with pytest.raises(ProcessDied):
+        InvoiceSync(gateway, checkpoint=checkpoint).sync(org, invoice.id, now)
+    (draft,) = stripe_copies(emulator, org)
+    assert len(draft["lines"]["data"]) <= STRIPE_MAX_LINES
+    assert stripe_line_pairs(draft) == sorted(by_app.items())
+    assert draft["total"] == invoice.total_cents == sum(line.amount_cents for line in lines)
+
+    emulator.forget_idempotency_keys()
+    assert InvoiceSync(gateway).sync(org, invoice.id, now + timedelta(days=1)) is SyncResult.SYNCED
+    (copy,) = stripe_copies(emulator, org)
+    assert copy["id"] == draft["id"] and copy["status"] == "open"
+    assert stripe_line_pairs(copy) == sorted(by_app.items())
+    assert copy["total"] == invoice.total_cents
+    mine = stored(org, invoice.id)
+    assert mine.sync.state.value == "synced" and mine.sync.stripe_invoice_id == copy["id"]
+
+
+def test_more_lines_than_one_stripe_page_are_each_synced_once_after_a_crash(gateway, emulator, local_aws):
+    """104 lines: Stripe lists 100 per page, so finding what is already there must read every page."""
+    from chalicelib.services.sync import LEASE_TTL, InvoiceSync, SyncResult
+
+    org = create_org("paged")
+    invoice = finalized_invoice(org, lines=104)
+    now = datetime.now(UTC)
+
+    def checkpoint(step: str) -> None:
+        if step == "after_add_lines":
+            raise ProcessDied(step)
+
+    with pytest.raises(ProcessDied):
+        InvoiceSync(gateway, checkpoint=checkpoint).sync(org, invoice.id, now)
+    emulator.forget_idempotency_keys()
+    assert InvoiceSync(gateway).sync(org, invoice.id, now + LEASE_TTL + timedelta(seconds=1)) is SyncResult.SYNCED
+    copy = assert_one_exact_copy(emulator, org, invoice.id)
+    assert len(copy["lines"]["data"]) == 104
