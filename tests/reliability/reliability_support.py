@@ -1,0 +1,127 @@
+"""Helpers of the reliability tests: a local stack on the session's servers, an HTTP client for the API,
+the table as it stands, and deadlines for every wait."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+HTTP_TIMEOUT_S = 120  # one request to `chalice local`; a 500-event batch takes seconds on DynamoDB Local
+
+
+class ProcessDied(BaseException):
+    """The worker's process ends here: nothing above it catches this, as with SIGKILL or a Lambda timeout."""
+
+
+@contextmanager
+def running_stack(local_aws: Any, *, own_dynamodb: bool = False, **options: Any) -> Iterator[Any]:
+    """A `LocalStack` (the `chalice local` API, the Stripe emulator, the event runner) on a fresh table.
+
+    It reuses the session's DynamoDB Local and SQS servers unless `own_dynamodb`. Taking `local_aws` first
+    matters: the stack saves the environment when it starts and restores it when it stops, so the session's
+    settings must already be in it.
+    """
+    from devstack.stack import LocalStack
+
+    suffix = uuid.uuid4().hex[:8]
+    stack = LocalStack(
+        table_name=f"reliability-{suffix}",
+        queue_prefix=f"reliability-{suffix}",
+        dynamodb_endpoint=None if own_dynamodb else local_aws.dynamodb_endpoint,
+        sqs_endpoint=local_aws.sqs_endpoint,
+        **options,
+    )
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@dataclass
+class Api:
+    """The HTTP API as a producer or a dashboard sees it. One instance per thread (a requests.Session)."""
+
+    base_url: str
+
+    def __post_init__(self) -> None:
+        self.session = requests.Session()
+        self.session.trust_env = False  # loopback only: never through a proxy from the environment
+
+    def call(self, method: str, path: str, token: str | None = None, *, json: Any = None,
+             headers: Mapping[str, str] | None = None, data: bytes | str | None = None,
+             params: Mapping[str, str] | None = None) -> requests.Response:
+        sent = dict(headers or {})
+        if token is not None:
+            sent["Authorization"] = f"Bearer {token}"
+        return self.session.request(method, self.base_url + path, json=json, data=data, headers=sent,
+                                    params=params, timeout=HTTP_TIMEOUT_S)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def put_org(api: Api, admin_token: str, org: str) -> None:
+    response = api.call("PUT", f"/v1/orgs/{org}", admin_token,
+                        json={"name": f"Reliability {org}", "email": f"billing@{org}.example.com"})
+    assert response.status_code == 201, response.text
+
+
+def new_org_name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def create_token(scopes: set[str], name: str = "reliability") -> str:
+    from datetime import UTC, datetime
+
+    from chalicelib.config import settings
+    from chalicelib.storage.tokens import TokenRepository
+
+    token = f"tok-{uuid.uuid4().hex}"
+    TokenRepository(settings().token_pepper).put(token, name, scopes, datetime.now(UTC))
+    return token
+
+
+def table_items(table_name: str | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every item of the table (the app's, by default), by key. For small tables only."""
+    import boto3
+
+    from chalicelib.config import settings
+
+    current = settings()
+    client = boto3.client("dynamodb", region_name=current.region, endpoint_url=current.dynamodb_endpoint)
+    items: dict[tuple[str, str], dict[str, Any]] = {}
+    kwargs: dict[str, Any] = {"TableName": table_name or current.table_name, "ConsistentRead": True}
+    for _ in range(10_000):  # pages of up to 1 MB
+        page = client.scan(**kwargs)
+        for item in page.get("Items", []):
+            items[(item["pk"]["S"], item["sk"]["S"])] = item
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    raise AssertionError("the table scan did not end")
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float, step: Callable[[], object], what: str,
+             give_up: Callable[[], str | None] = lambda: None) -> None:
+    """Run `step` (which blocks briefly: a poll) until `predicate` holds; fail at the deadline, or as soon
+    as `give_up` names a reason the wait is hopeless."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        reason = give_up()
+        if reason:
+            raise AssertionError(f"stopped waiting for {what}: {reason}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        step()
+
+
+def report(line: str) -> None:
+    """A measured figure, printed so `pytest -s` (and a failing test's captured output) shows it."""
+    print(f"[reliability] {line}", flush=True)

@@ -1,0 +1,264 @@
+"""Over HTTP, through `chalice local`: every route refuses a missing, unknown or wrongly scoped token with 401
+or 403 in the error envelope, and the table is byte-for-byte what it was; Stripe webhooks are refused unless
+signed recently with our secret, and a delivery repeated has no effect the second time."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from reliability_support import Api, create_token, new_org_name, put_org, table_items
+
+WEBHOOK = "/v1/stripe/webhook"
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    method: str
+    path: str  # {org} and {invoice} are filled in per request
+    allowed: frozenset[str]  # roles that may call it: admin, usage, reader (a read token of the target org)
+    body: dict[str, Any] | None = None
+
+
+def _event(org: str) -> dict[str, Any]:
+    return {"id": f"sec-{uuid.uuid4().hex[:8]}", "org": org, "app": "web", "meter": "egress", "quantity": "7",
+            "region": "iad", "timestamp": datetime.now(UTC).isoformat()}
+
+
+READERS = frozenset({"admin", "reader"})
+ADMIN = frozenset({"admin"})
+MONTHS = "from=2026-01&to=2027-12"
+ROUTES = [
+    Route("put_org", "PUT", "/v1/orgs/{org}", ADMIN, {"name": "Renamed", "email": "new@example.com"}),
+    Route("get_org", "GET", "/v1/orgs/{org}", READERS),
+    Route("post_usage", "POST", "/v1/usage", frozenset({"admin", "usage"}), {"events": "{events}"}),
+    Route("list_invoices", "GET", "/v1/orgs/{org}/invoices", READERS),
+    Route("upcoming_invoice", "GET", "/v1/orgs/{org}/invoices/upcoming", READERS),
+    Route("get_invoice", "GET", "/v1/orgs/{org}/invoices/{invoice}", READERS),
+    Route("add_invoice_item", "POST", "/v1/orgs/{org}/invoices/{invoice}/items", ADMIN,
+          {"client_id": "sec-item", "kind": "credit", "amount_cents": 1, "description": "goodwill"}),
+    Route("finalize_invoice", "POST", "/v1/orgs/{org}/invoices/{invoice}/finalize", ADMIN),
+    Route("void_invoice", "POST", "/v1/orgs/{org}/invoices/{invoice}/void", ADMIN),
+    Route("monthly_totals_of_org", "GET", f"/v1/reports/monthly-totals?{MONTHS}&org={{org}}", READERS),
+    Route("monthly_totals_of_all", "GET", f"/v1/reports/monthly-totals?{MONTHS}", ADMIN),
+]
+
+# Who knocks, and what the answer must be when the route does not let them in.
+UNAUTHENTICATED = {
+    "no_token": None,
+    "unknown_token": "Bearer not-a-token-we-issued",
+    "basic_scheme": "Basic YWRtaW46YWRtaW4=",
+    "empty_bearer": "Bearer ",
+    "oversized_token": "Bearer " + "x" * 201,
+}
+SCOPED = ("other_org_reader", "usage", "reader")  # valid tokens whose scopes must not reach these routes
+CASES = [(route.name, who) for route in ROUTES for who in UNAUTHENTICATED] + [
+    (route.name, who) for route in ROUTES for who in SCOPED
+    if not (who == "usage" and "usage" in route.allowed) and not (who == "reader" and "reader" in route.allowed)
+]
+
+
+@dataclass
+class Scene:
+    victim: str
+    invoice: str
+    tokens: dict[str, str]  # role → token
+
+
+@pytest.fixture(scope="module")
+def scene(http_stack: Any) -> Scene:
+    """A victim org whose open draft holds usage, and a stranger with a read token of its own."""
+    api = Api(http_stack.api_url)
+    admin, usage = http_stack.tokens["admin"], http_stack.tokens["usage"]
+    victim, stranger = new_org_name("victim"), new_org_name("stranger")
+    for org in (victim, stranger):
+        put_org(api, admin, org)
+    answer = api.call("POST", "/v1/usage", usage, json={"events": [_event(victim)]})
+    assert answer.status_code == 200, answer.text
+    (result,) = answer.json()["results"]
+    assert result["status"] == "accepted", result
+    api.close()
+    return Scene(victim, result["invoice_id"], {
+        "admin": admin, "usage": usage,
+        "reader": create_token({f"org:{victim}:read"}),
+        "other_org_reader": create_token({f"org:{stranger}:read"}),
+    })
+
+
+def request(api: Api, route: Route, scene: Scene, authorization: str | None) -> Any:
+    path = route.path.format(org=scene.victim, invoice=scene.invoice)
+    headers = {"Content-Type": "application/json"}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    body = route.body
+    if body is not None and body.get("events") == "{events}":
+        body = {"events": [_event(scene.victim)]}
+    return api.call(route.method, path, headers=headers, data=json.dumps(body) if body is not None else None)
+
+
+def assert_envelope(response: Any, status: int, code: str) -> None:
+    assert response.status_code == status, (response.status_code, response.text)
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    assert body["error"]["code"] == code, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert isinstance(body["error"]["details"], dict)
+
+
+def test_the_matrix_covers_every_route_of_the_app():
+    import app as application
+
+    routes = {(method, path) for path, by_method in application.app.routes.items() for method in by_method}
+    covered = {(r.method, r.path.split("?")[0].replace("{invoice}", "{invoice_id}")) for r in ROUTES}
+    # The API description is public by design; Stripe's webhook is authenticated by its signature (below).
+    assert routes - covered == {("GET", "/v1/openapi.json"), ("POST", WEBHOOK)}
+
+
+@pytest.mark.parametrize(("route_name", "who"), CASES, ids=[f"{r}-{w}" for r, w in CASES])
+def test_a_request_without_the_right_token_is_refused_and_writes_nothing(route_name, who, http, scene):
+    route = next(r for r in ROUTES if r.name == route_name)
+    before = table_items()
+    if who in UNAUTHENTICATED:
+        response = request(http, route, scene, UNAUTHENTICATED[who])
+        assert_envelope(response, 401, "unauthorized")
+        assert response.headers.get("WWW-Authenticate") == "Bearer"
+    else:
+        response = request(http, route, scene, f"Bearer {scene.tokens[who]}")
+        assert_envelope(response, 403, "forbidden")
+    assert table_items() == before
+
+
+@pytest.mark.parametrize("route_name", [r.name for r in ROUTES])
+def test_the_same_request_with_the_right_token_goes_through(route_name, http, http_stack):
+    """The refusals above are the token's doing: with an allowed token the very same request succeeds
+    (each on a victim of its own, since some of these change it)."""
+    route = next(r for r in ROUTES if r.name == route_name)
+    api_admin, usage = http_stack.tokens["admin"], http_stack.tokens["usage"]
+    victim = new_org_name("allowed")
+    put_org(http, api_admin, victim)
+    seeded = http.call("POST", "/v1/usage", usage, json={"events": [_event(victim)]}).json()["results"][0]
+    own = Scene(victim, seeded["invoice_id"], {"admin": api_admin, "usage": usage,
+                                               "reader": create_token({f"org:{victim}:read"})})
+    before = table_items()
+    role = "reader" if "reader" in route.allowed else ("usage" if "usage" in route.allowed else "admin")
+    response = request(http, route, own, f"Bearer {own.tokens[role]}")
+    assert 200 <= response.status_code < 300, (role, response.status_code, response.text)
+    if route.method != "GET":
+        assert table_items() != before, f"{route.name} wrote nothing, so its refusals prove nothing"
+
+
+# -- Stripe webhooks ---------------------------------------------------------------------------------------
+
+
+def _sign(payload: str, secret: str, timestamp: int) -> str:
+    from devstack.stripe_emulator.webhooks import sign
+
+    return sign(payload, secret, timestamp)
+
+
+@dataclass
+class Paid:
+    org: str
+    invoice: str
+    payload: str
+
+
+@pytest.fixture
+def finalized(http_stack: Any) -> Paid:
+    """A finalized invoice, and an `invoice.paid` event for it as Stripe would send it."""
+    import stripe
+
+    api = Api(http_stack.api_url)
+    admin = http_stack.tokens["admin"]
+    org = new_org_name("payer")
+    put_org(api, admin, org)
+    result = api.call("POST", "/v1/usage", http_stack.tokens["usage"], json={"events": [_event(org)]}).json()
+    invoice = result["results"][0]["invoice_id"]
+    closed = api.call("POST", f"/v1/orgs/{org}/invoices/{invoice}/finalize", admin)
+    assert closed.status_code == 200 and closed.json()["status"] == "finalized", closed.text
+    api.close()
+    event = {
+        "id": f"evt_{uuid.uuid4().hex[:24]}", "object": "event", "api_version": stripe.api_version,
+        "created": int(time.time()), "livemode": False, "pending_webhooks": 1, "type": "invoice.paid",
+        "request": {"id": None, "idempotency_key": None},
+        "data": {"object": {"id": f"in_{uuid.uuid4().hex[:24]}", "object": "invoice", "status": "paid",
+                            "number": "STRIPE-0001", "metadata": {"org": org, "invoice_id": invoice}}},
+    }
+    return Paid(org, invoice, json.dumps(event))
+
+
+def deliver(api: Api, payload: str | bytes, signature: str | None) -> Any:
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    if signature is not None:
+        headers["Stripe-Signature"] = signature
+    return api.call("POST", WEBHOOK, headers=headers, data=payload)
+
+
+def invoice_status(api: Api, admin: str, paid: Paid) -> tuple[str, str]:
+    body = api.call("GET", f"/v1/orgs/{paid.org}/invoices/{paid.invoice}", admin).json()
+    return body["status"], body["payment_status"]
+
+
+def forged(paid: Paid, secret: str) -> tuple[str | bytes, str | None]:
+    return paid.payload, _sign(paid.payload, "whsec_an_attackers_guess", int(time.time()))
+
+
+def stale(paid: Paid, secret: str) -> tuple[str | bytes, str | None]:
+    return paid.payload, _sign(paid.payload, secret, int(time.time()) - 301)  # Stripe's tolerance is 300 s
+
+
+def unsigned(paid: Paid, secret: str) -> tuple[str | bytes, str | None]:
+    return paid.payload, None
+
+
+def tampered(paid: Paid, secret: str) -> tuple[str | bytes, str | None]:
+    signature = _sign(paid.payload, secret, int(time.time()))
+    return paid.payload.replace('"invoice.paid"', '"invoice.payment_failed"'), signature
+
+
+def signature_without_v1(paid: Paid, secret: str) -> tuple[str | bytes, str | None]:
+    return paid.payload, f"t={int(time.time())}"
+
+
+def not_utf8(paid: Paid, secret: str) -> tuple[str | bytes, str | None]:
+    body = b"\xff\xfe" + paid.payload.encode()
+    return body, _sign(body.decode("latin-1"), secret, int(time.time()))
+
+
+@pytest.mark.parametrize("attempt", [forged, stale, unsigned, tampered, signature_without_v1, not_utf8],
+                         ids=lambda f: f.__name__)
+def test_a_webhook_not_signed_recently_with_our_secret_is_refused_and_changes_nothing(attempt, http, http_stack,
+                                                                                     finalized):
+    before = table_items()
+    payload, signature = attempt(finalized, http_stack.env["STRIPE_WEBHOOK_SECRET"])
+    response = deliver(http, payload, signature)
+    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    assert set(response.json()) == {"error"}, response.text
+    assert table_items() == before
+    assert invoice_status(http, http_stack.tokens["admin"], finalized) == ("finalized", "none")
+
+
+def test_the_same_webhook_event_twice_takes_effect_once(http, http_stack, finalized):
+    secret = http_stack.env["STRIPE_WEBHOOK_SECRET"]
+    signature = _sign(finalized.payload, secret, int(time.time()))
+
+    first = deliver(http, finalized.payload, signature)
+    assert first.status_code == 200, first.text
+    assert first.json() == {"received": True, "outcome": "applied"}
+    assert invoice_status(http, http_stack.tokens["admin"], finalized) == ("paid", "paid")
+    after_first = table_items()
+
+    # Stripe redelivers the very same request, then again later with a fresh signature.
+    for again in (signature, _sign(finalized.payload, secret, int(time.time()))):
+        repeat = deliver(http, finalized.payload, again)
+        assert repeat.status_code == 200, repeat.text
+        assert repeat.json() == {"received": True, "outcome": "duplicate"}
+        assert table_items() == after_first
