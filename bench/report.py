@@ -55,39 +55,44 @@ def _value(fig: dict[str, Any]) -> str:
     return f"{text} {fig['unit']}"
 
 
-def _on(params: dict[str, Any]) -> str:
+def _on(params: dict[str, Any], shown: dict[str, Any]) -> str:
+    """Short "measured on" text: scalar params only, and only those the section's previous row did not show."""
     parts = []
     for key, value in params.items():
-        shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
-        if len(shown) <= 28:
-            parts.append(f"{key}={shown}")
-    text = ", ".join(parts)
-    return text if len(text) <= 90 else text[:87] + "..."
+        text = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+        if len(text) <= 24 and shown.get(key) != value:
+            parts.append(f"{key}={text}")
+    line = ", ".join(parts)
+    return line if len(line) <= 120 else line[:117] + "..."
 
 
 def print_table(sections: dict[str, Any], console: Console | None = None) -> None:
-    console = console or Console(width=200)
+    console = console or Console(width=170)
     table = Table(title="make bench: usage invoicing on the local stack (one run)", show_lines=False)
-    table.add_column("measure", style="bold")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    table.add_column("measured on")
-    table.add_column("target")
+    table.add_column("measure", style="bold", max_width=22)
+    table.add_column("figure", max_width=34)
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("target", max_width=26)
     table.add_column("met", justify="center")
+    table.add_column("measured on (what changed from the row above)", max_width=60)
     for section, figures in sections.items():
         title = TITLES.get(section, section)
         if not isinstance(figures, dict) or "error" in figures:
             error = figures.get("error") if isinstance(figures, dict) else figures
-            table.add_row(title, "not measured", "-", str(error)[:90], "-", "[red]error[/red]")
+            table.add_row(title, "not measured", "-", "-", "[red]error[/red]", str(error)[:64])
+            table.add_section()
             continue
         first = True
+        shown: dict[str, Any] = {}
         for name, fig in figures.items():
             if not is_figure(fig):
                 continue
             met = fig.get("met")
             mark = "-" if met is None else ("[green]yes[/green]" if met else "[red]NO[/red]")
-            table.add_row(title if first else "", name.replace("_", " "), _value(fig), _on(fig.get("params", {})),
-                          fig.get("target") or "-", mark)
+            params = fig.get("params", {})
+            table.add_row(title if first else "", name.replace("_", " "), _value(fig), fig.get("target") or "-",
+                          mark, _on(params, shown))
+            shown = params
             first = False
         table.add_section()
     console.print(table)

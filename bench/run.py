@@ -51,7 +51,10 @@ def _run(name: str, sections: dict[str, Any], measure: Callable[[], dict[str, An
     except Exception as error:  # one failed benchmark must not cost the others' figures
         traceback.print_exc()
         sections[name] = {"error": f"{type(error).__name__}: {error}"}
-    say(f"{name}: done in {time.monotonic() - started:.0f}s")
+    took = time.monotonic() - started
+    # Timings depend on what else the machine runs: each section says how busy it was.
+    sections[name].update({"seconds": round(took, 1), "load_average_after": _load()})
+    say(f"{name}: done in {took:.0f}s (load average {_load()})")
 
 
 def main(argv: list[str] | None = None) -> int:
