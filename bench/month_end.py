@@ -28,7 +28,7 @@ from typing import Any
 import boto3
 
 from .common import Budget, chunks, create_orgs, egress_events, figure, in_threads, record, rounded, run_id, say
-from .procs import ProcessPool, spawn_context, start_process
+from .procs import ProcessPool, spawn_context, start_process, wait_for_stop
 from .servers import ChildServer, EmulatorAdmin, stripe_server
 
 TARGET_INVOICES = 2_000
@@ -38,7 +38,7 @@ SETUP_PROCESSES = 3
 GLOBAL_LIMIT = 100
 ENDPOINT_LIMIT = 25
 TARGET_SHARE = 0.8
-ESTIMATED_RATE = 20  # requests/s assumed when sizing the set-up to the time left (what a busy 2-core machine does)
+ESTIMATED_RATE = 30  # requests/s assumed when sizing the set-up to the time left (what a busy 2-core machine does)
 REQUESTS_PER_INVOICE = 6  # first invoice of an org: find customer, create it, find invoice, create, add lines, finalize
 
 
@@ -83,7 +83,7 @@ def sync_worker(go: Any, stop: Any, results: Any, runners: int, stripe_api_base:
     go.wait(600)
     for runner in polling:
         runner.start()
-    stop.wait(3600)  # the parent sets it; the bound only guards against an orphan
+    wait_for_stop(stop, 3600)
     for runner in polling:
         runner.stop()
     totals: dict[str, int] = {}
@@ -107,7 +107,7 @@ def stream_worker(stop: Any, results: Any) -> None:
     runner.starting_position = "TRIM_HORIZON"
     runner.start()
     results.put({"ready": 1})
-    stop.wait(3600)  # the parent sets it; the bound only guards against an orphan
+    wait_for_stop(stop, 3600)
     runner.stop()
     results.put(dict(runner.stats))
 
@@ -147,13 +147,20 @@ def _synced(invoices: list[tuple[str, str]]) -> int:
     return sum(item.sync_state == "synced" for item in InvoiceItem.batch_get(wanted))
 
 
-def _log_counts(log_dir: Path) -> dict[str, int]:
+def _log_counts(log_dir: Path) -> tuple[dict[str, int], list[str]]:
+    """Retries and permanent failures the workers logged, and the last line of each traceback."""
     counts = {"sync will retry": 0, "sync failed permanently": 0}
-    for path in log_dir.glob("*.log"):
-        text = path.read_text(errors="replace")
+    errors: list[str] = []
+    for path in sorted(log_dir.glob("*.log")):
+        lines = path.read_text(errors="replace").splitlines()
         for phrase in counts:
-            counts[phrase] += text.count(f'"message":"{phrase}"')
-    return counts
+            counts[phrase] += sum(f'"message":"{phrase}"' in line for line in lines)
+        for index, line in enumerate(lines):
+            if line.startswith("Traceback"):
+                end = next((j for j in range(index + 1, len(lines)) if not lines[j].startswith((" ", "\t"))),
+                           len(lines) - 1)
+                errors.append(f"{path.stem}: {lines[end][:300]}")
+    return counts, errors
 
 
 def _set_up(budget: Budget, reserve_s: float, log_dir: Path) -> tuple[list[tuple[str, str]], float]:
@@ -241,7 +248,7 @@ def _measure(stack: Any, budget: Budget, reserve_s: float, processes: int, runne
     stream_stats = stream_results.get(timeout=60)
     stream.join(timeout=30)
     counts = emulator.request_counts()
-    logged = _log_counts(log_dir)
+    logged, errors = _log_counts(log_dir)
     logs.cleanup()
     rejected = counts["by_status"].get("429", 0)
     admitted = counts["total"] - rejected
@@ -267,7 +274,8 @@ def _measure(stack: Any, budget: Budget, reserve_s: float, processes: int, runne
             seconds_per_sync_per_poller=rounded(processes * runners * wall / max(1, synced), 2),
             busiest_endpoint={"endpoint": busiest[0], "per_second": rounded(busiest[1] / wall, 1)},
             by_status=counts["by_status"], runner_stats=stats, stream_stats=stream_stats,
-            retries_logged=logged["sync will retry"], permanent_failures_logged=logged["sync failed permanently"]),
+            retries_logged=logged["sync will retry"], permanent_failures_logged=logged["sync failed permanently"],
+            worker_errors=errors[:5]),
         "admitted_requests_per_second": figure(rounded(rate, 1), "requests/s", params),
         "dlq_messages": figure(dlq, "messages", params, target="0", met=dlq == 0),
         "invoices_synced": figure(synced, "invoices", params, target=f"= {len(invoices)}",

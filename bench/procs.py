@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -74,3 +75,12 @@ def _run_in_child(target: Callable[..., Any], args: tuple[Any, ...], log_dir: st
 
 def spawn_context() -> Any:
     return multiprocessing.get_context("spawn")
+
+
+def wait_for_stop(stop: Any, limit_s: float) -> None:
+    """In a child: return when `stop` is set, when the parent has gone (killed), or after `limit_s`."""
+    parent = os.getppid()
+    deadline = time.monotonic() + limit_s
+    while not stop.wait(1.0):
+        if os.getppid() != parent or time.monotonic() > deadline:
+            return

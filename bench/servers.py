@@ -3,9 +3,10 @@
 SQS and Stripe are other machines in production. Run inside the benchmark's process they
 would share its GIL with the code being measured, so the month-end sync, which keeps both
 busy, gets them in processes of their own: moto's SQS server (for the whole run, handed to
-`LocalStack` as an existing endpoint) and a Stripe emulator with the account limits (for
-the month-end sync; the stack's in-process emulator serves the other benchmarks). Each is
-stopped through an event and joined; nothing is killed by name.
+`LocalStack` as an existing endpoint, with two fixes to moto described below) and a Stripe
+emulator with the account limits (for the month-end sync; the stack's in-process emulator
+serves the other benchmarks). Each is stopped through an event and joined; nothing is
+killed by name.
 """
 
 from __future__ import annotations
@@ -14,23 +15,34 @@ import json
 import urllib.request
 from typing import Any
 
-from .procs import spawn_context, start_process
+from .procs import spawn_context, start_process, wait_for_stop
 
-# moto's SQS backend is not thread-safe while its server handles requests on several threads:
-# receive_message deep-copies a set that concurrent receives and deletes are changing
-# ("RuntimeError: Set changed size during iteration"), and a receive that fails half-way has
-# already hidden its messages for the visibility timeout. Calls into the backend are
-# serialised here (so pollers use short polls, not long polls that would hold the lock).
+# Two fixes to moto 5.2.5's SQS backend, for this server process only:
+#  - it is not thread-safe while its server handles requests on several threads:
+#    receive_message deep-copies a set that concurrent receives and deletes are changing
+#    ("RuntimeError: Set changed size during iteration"), and a receive that fails half-way
+#    has already hidden its messages for the visibility timeout. Calls into the backend are
+#    serialised (so pollers use short polls, not long polls that would hold the lock);
+#  - receive_message checks each message's retention through get_queue_attributes, which
+#    recounts every message of the queue: with 1,000 queued, one receive of 10 took 1-2 s
+#    (SQS answers in milliseconds at any depth). The same check reads the queue's retention
+#    period directly.
 _SERIALISED = ("send_message", "send_message_batch", "receive_message", "delete_message", "delete_message_batch",
                "change_message_visibility", "change_message_visibility_batch", "get_queue_attributes", "purge_queue")
 
 
-def _serialise_moto_sqs() -> None:
+def _prepare_moto_sqs() -> None:
     import functools
     import threading
 
+    from moto.core.utils import unix_time
     from moto.sqs.models import SQSBackend
 
+    def retained(self: Any, queue_name: str, message: Any) -> bool:
+        retention = int(self.get_queue(queue_name).message_retention_period)
+        return bool(retention + message.sent_timestamp / 1000 > unix_time())
+
+    setattr(SQSBackend, "is_message_valid_based_on_retention_period", retained)  # noqa: B010
     lock = threading.RLock()
 
     def locked(method: Any) -> Any:
@@ -47,10 +59,10 @@ def _serialise_moto_sqs() -> None:
 def sqs_server(replies: Any, stop: Any) -> None:
     from devstack.sqs_local import SqsLocal
 
-    _serialise_moto_sqs()
+    _prepare_moto_sqs()
     with SqsLocal(port=0) as sqs:
         replies.put(sqs.endpoint_url)
-        stop.wait(7200)  # the parent sets it; the bound only guards against an orphan
+        wait_for_stop(stop, 7200)
 
 
 def stripe_server(replies: Any, stop: Any, webhook_url: str | None, webhook_secret: str | None) -> None:
@@ -59,7 +71,7 @@ def stripe_server(replies: Any, stop: Any, webhook_url: str | None, webhook_secr
     emulator = StripeEmulator(webhook_url=webhook_url, webhook_secret=webhook_secret)  # limits: 100/s, 25/s
     replies.put(emulator.start("127.0.0.1", 0))
     try:
-        stop.wait(7200)
+        wait_for_stop(stop, 7200)
     finally:
         emulator.stop()
 

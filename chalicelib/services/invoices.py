@@ -14,6 +14,7 @@ from ..domain.invoice import PAYMENT_TERMS, Invoice, InvoiceStatus, SyncState, i
 from ..domain.lines import LineItem, LineKind, Totals, line_id, price_lines, totals
 from ..domain.periods import Period
 from ..storage.invoices import InvoiceRepository
+from ..storage.rollups import open_month
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,7 @@ class InvoiceService:
     def finalize_due(self, now: datetime, grace: timedelta) -> list[Invoice]:
         """Month-end: finalize every draft of a past period once its grace has passed."""
         cutoff = Period.of(now - grace)
+        open_month(cutoff.previous())
         due = list(self.invoices.by_state(InvoiceStatus.FINALIZING.value))
         due += list(self.invoices.by_state(InvoiceStatus.DRAFT.value, before_period=cutoff))
         finalized = []

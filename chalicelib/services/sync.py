@@ -4,7 +4,9 @@ Each step first looks at what already exists, so the sync can stop anywhere (cra
 timeout, lost response) and the next delivery finishes the job:
   customer   stored id on the org, else found by email + metadata, else created;
   invoice    stored Stripe id, else found by listing the customer's invoices for our id
-             in metadata, else created; its id is stored the moment we have it;
+             in metadata, else created; its id is stored the moment we have it. The
+             listing is skipped when this sync created the customer: every earlier
+             attempt stopped before storing a customer id, so before creating an invoice;
   lines      the Stripe draft's lines are diffed by our line key in metadata, and only
              the missing ones added;
   finalize   only after Stripe's total equals ours.
@@ -90,28 +92,34 @@ class InvoiceSync:
             raise PermanentSyncError(f"invoice {org}/{invoice_id} does not exist")
         return invoice
 
-    def _customer(self, org: str) -> str:
+    def _customer(self, org: str) -> tuple[str, bool]:
+        """The org's Stripe customer, and whether this call created it."""
         profile = self.orgs.get(org)
         if profile is None:
             raise PermanentSyncError(f"organisation {org} has no billing profile")
         if profile.stripe_customer_id:
-            return profile.stripe_customer_id
+            return profile.stripe_customer_id, False
         customer = self.gateway.find_customer(org, profile.email)
+        created = customer is None
         if customer is None:
             customer = self.gateway.create_customer(org, profile.name, profile.email)
             self.checkpoint("after_create_customer")
         self.orgs.set_stripe_customer(org, customer)
         self.checkpoint("after_store_customer")
-        return customer
+        return customer, created
 
-    def _locate(self, invoice: Invoice, customer: str) -> stripe.Invoice | None:
+    def _locate(self, invoice: Invoice) -> tuple[str, stripe.Invoice | None]:
+        """The customer, and the Stripe invoice for ours if one exists."""
+        customer, new_customer = self._customer(invoice.org)
         if invoice.sync.stripe_invoice_id:
-            return self.gateway.retrieve_invoice(invoice.sync.stripe_invoice_id)
-        return self.gateway.find_invoice(customer, invoice.org, invoice.id)
+            return customer, self.gateway.retrieve_invoice(invoice.sync.stripe_invoice_id)
+        if new_customer:
+            # Invoices are created only after the customer id is stored, and it was not: none exists yet.
+            return customer, None
+        return customer, self.gateway.find_invoice(customer, invoice.org, invoice.id)
 
     def _push(self, invoice: Invoice) -> stripe.Invoice:
-        customer = self._customer(invoice.org)
-        found = self._locate(invoice, customer)
+        customer, found = self._locate(invoice)
         existing: dict[str, int] = {}
         if found is None:
             found = self.gateway.create_invoice(customer, invoice.org, invoice.id, invoice.number, invoice.currency,
@@ -135,8 +143,7 @@ class InvoiceSync:
         return found
 
     def _push_void(self, invoice: Invoice) -> stripe.Invoice | None:
-        customer = self._customer(invoice.org)
-        found = self._locate(invoice, customer)
+        _, found = self._locate(invoice)
         if found is None or found.status in ("void", "deleted"):
             return found
         if found.status == "draft":

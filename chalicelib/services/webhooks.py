@@ -63,6 +63,11 @@ def _apply(event: stripe.Event, now: datetime) -> str:
                 invoice = repo.transition(invoice, InvoiceStatus.PAID, now)
             repo.update_fields(invoice, payment_status=PaymentStatus.PAID.value)
         elif event.type == "invoice.payment_failed":
+            # Stripe neither orders nor stops retrying deliveries: an earlier attempt's failure can arrive
+            # after `invoice.paid`, and must not undo the payment.
+            if invoice.status is InvoiceStatus.PAID or invoice.payment_status is PaymentStatus.PAID:
+                logger.info("payment failure after the payment ignored", extra=context)
+                return "ignored"
             repo.update_fields(invoice, payment_status=PaymentStatus.FAILED.value)
         elif event.type == "invoice.finalized" and not invoice.sync.stripe_invoice_number:
             repo.update_fields(invoice, stripe_invoice_number=str(data.get("number") or ""))

@@ -24,6 +24,23 @@ class RollupRead:
     items_read: int
 
 
+def open_month(period: Period) -> None:
+    """Give every shard an item for a closed month, even one no invoice of that month landed in.
+
+    A report then reads exactly months × shards items over closed months, however many invoices
+    there are, and a month that billed nothing reads as zero rather than as missing. ADD 0 is
+    idempotent and commutes with finalize's ADDs, so this can run any number of times.
+    """
+    for shard in range(keys.ROLLUP_SHARDS):
+        RollupItem(keys.rollup_shard_pk(shard), keys.month_sk(str(period))).update(actions=[
+            RollupItem.period.set(str(period)),
+            RollupItem.subtotal_cents.add(0),
+            RollupItem.credits_cents.add(0),
+            RollupItem.total_cents.add(0),
+            RollupItem.invoice_count.add(0),
+        ])
+
+
 def monthly_totals(first: Period, last: Period, org: str | None = None) -> RollupRead:
     if org is not None:
         partitions = [(keys.org_pk(org), keys.org_rollup_sk)]

@@ -122,6 +122,13 @@ def test_the_month_end_finalizer_waits_out_the_grace_and_leaves_the_current_peri
     invoices = store.invoices(org)
     assert {k: v.status for k, v in invoices.items()} == {"inv_202601": "finalized", "inv_202602": "draft"}
     assert invoices["inv_202601"].total_cents == 1000
+    # The month it closed now has its rollup item in every shard, so finance reports read a fixed number.
+    from chalicelib.storage import keys
+    from chalicelib.storage.models import RollupItem
+
+    closed = [RollupItem.get(keys.rollup_shard_pk(shard), keys.month_sk("2026-01"), consistent_read=True)
+              for shard in range(keys.ROLLUP_SHARDS)]
+    assert sum(item.invoice_count for item in closed) >= 1
 
     again = run_month_end(api)
     assert {i for i in again if i.startswith(f"{org}/")} == set()

@@ -177,3 +177,24 @@ def test_voiding_a_finalized_invoice_takes_it_out_of_its_month(api, tokens, monk
     assert got_months(mine)[VOID_MONTH] == (0, 0, 0, 0)
     kept_month = report(api, tokens, monkeypatch, org, VOID_MONTH, VOID_MONTH)[0]
     assert got_months(kept_month)[VOID_MONTH] == (1, kept.subtotal, kept.credits, kept.total) == (1, 4000, 100, 3900)
+
+
+def test_a_closed_month_reads_one_item_per_shard_with_or_without_invoices(api, tokens, monkeypatch, finance_orgs):
+    """Month-end (`open_month`, run by `finalize_due`) gives every shard an item for the month it closes,
+    so a report over closed months reads months × shards items whatever the number of invoices, and an
+    empty month reads zero."""
+    from chalicelib.domain.periods import Period
+    from chalicelib.storage.rollups import open_month
+
+    empty, busy = "2330-01", "2330-02"  # outside the other tests' windows
+    made = [finalized_invoice(finance_orgs[0][0], busy, 700, 50)]
+    assert report(api, tokens, monkeypatch, first=empty, last=busy)[0]["items_read"] == 1
+
+    for closed in (empty, busy, busy):  # the hourly run closes the same month again: no change
+        open_month(Period.parse(closed))
+
+    body, reads = report(api, tokens, monkeypatch, first=empty, last=busy)
+    assert body["items_read"] == 2 * SHARDS
+    assert reads.calls == {"GetItem": 1, "Query": SHARDS}
+    assert {row["period"]: (row["invoice_count"], row["total_cents"]) for row in body["months"]} == {
+        empty: (0, 0), busy: (1, made[0].total)}

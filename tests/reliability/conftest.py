@@ -11,8 +11,8 @@ from reliability_support import Api, running_stack
 
 @pytest.fixture(scope="module")
 def http_stack(local_aws: Any) -> Iterator[Any]:
-    """The API served by `chalice local` on a free port, on this module's own table (the session's
-    DynamoDB Local and SQS servers), with the Stripe emulator; no background event runner."""
+    """The API served by `chalice local` on a free port, on this module's own table (the DynamoDB Local
+    and SQS servers shared by the whole test run), with the Stripe emulator; no background event runner."""
     with running_stack(local_aws, api=True) as stack:
         yield stack
 

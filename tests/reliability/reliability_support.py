@@ -1,4 +1,4 @@
-"""Helpers of the reliability tests: a local stack on the session's servers, an HTTP client for the API,
+"""Shared by the reliability tests: a local stack on the test run's servers, an HTTP client for the API,
 the table as it stands, and deadlines for every wait."""
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ class ProcessDied(BaseException):
 def running_stack(local_aws: Any, *, own_dynamodb: bool = False, **options: Any) -> Iterator[Any]:
     """A `LocalStack` (the `chalice local` API, the Stripe emulator, the event runner) on a fresh table.
 
-    It reuses the session's DynamoDB Local and SQS servers unless `own_dynamodb`. Taking `local_aws` first
-    matters: the stack saves the environment when it starts and restores it when it stops, so the session's
+    It reuses the test run's DynamoDB Local and SQS servers unless `own_dynamodb`. Taking `local_aws` first
+    matters: the stack saves the environment when it starts and restores it when it stops, so the test run's
     settings must already be in it.
     """
     from devstack.stack import LocalStack
@@ -46,13 +46,13 @@ def running_stack(local_aws: Any, *, own_dynamodb: bool = False, **options: Any)
 
 @dataclass
 class Api:
-    """The HTTP API as a producer or a dashboard sees it. One instance per thread (a requests.Session)."""
+    """The HTTP API as a producer or a dashboard sees it. One instance per thread (each keeps its own connection)."""
 
     base_url: str
 
     def __post_init__(self) -> None:
-        self.session = requests.Session()
-        self.session.trust_env = False  # loopback only: never through a proxy from the environment
+        self.http = requests.Session()
+        self.http.trust_env = False  # loopback only: never through a proxy from the environment
 
     def call(self, method: str, path: str, token: str | None = None, *, json: Any = None,
              headers: Mapping[str, str] | None = None, data: bytes | str | None = None,
@@ -60,11 +60,11 @@ class Api:
         sent = dict(headers or {})
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
-        return self.session.request(method, self.base_url + path, json=json, data=data, headers=sent,
+        return self.http.request(method, self.base_url + path, json=json, data=data, headers=sent,
                                     params=params, timeout=HTTP_TIMEOUT_S)
 
     def close(self) -> None:
-        self.session.close()
+        self.http.close()
 
 
 def put_org(api: Api, admin_token: str, org: str) -> None:

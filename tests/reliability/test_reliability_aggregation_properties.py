@@ -159,7 +159,7 @@ def test_the_invoice_is_the_same_whatever_order_batching_or_duplication_brought_
     st.lists(st.tuples(st.sampled_from(["charge", "credit"]), st.integers(min_value=1, max_value=50_000)),
              max_size=4),
 )
-@PROPERTY_SETTINGS
+@settings(PROPERTY_SETTINGS, max_examples=15)
 def test_the_total_is_the_sum_of_the_lines_with_charges_and_credits(local_aws, plan, items):
     from chalicelib.domain.errors import Conflict
     from chalicelib.domain.lines import LineKind

@@ -174,8 +174,6 @@ class Paid:
 @pytest.fixture
 def finalized(http_stack: Any) -> Paid:
     """A finalized invoice, and an `invoice.paid` event for it as Stripe would send it."""
-    import stripe
-
     api = Api(http_stack.api_url)
     admin = http_stack.tokens["admin"]
     org = new_org_name("payer")
@@ -185,14 +183,21 @@ def finalized(http_stack: Any) -> Paid:
     closed = api.call("POST", f"/v1/orgs/{org}/invoices/{invoice}/finalize", admin)
     assert closed.status_code == 200 and closed.json()["status"] == "finalized", closed.text
     api.close()
-    event = {
+    return Paid(org, invoice, stripe_event("invoice.paid", org, invoice, int(time.time())))
+
+
+def stripe_event(event_type: str, org: str, invoice: str, created: int) -> str:
+    """An `invoice.*` event as Stripe sends it, about our invoice (our ids in its metadata)."""
+    import stripe
+
+    status = {"invoice.paid": "paid", "invoice.payment_failed": "open"}[event_type]
+    return json.dumps({
         "id": f"evt_{uuid.uuid4().hex[:24]}", "object": "event", "api_version": stripe.api_version,
-        "created": int(time.time()), "livemode": False, "pending_webhooks": 1, "type": "invoice.paid",
+        "created": created, "livemode": False, "pending_webhooks": 1, "type": event_type,
         "request": {"id": None, "idempotency_key": None},
-        "data": {"object": {"id": f"in_{uuid.uuid4().hex[:24]}", "object": "invoice", "status": "paid",
+        "data": {"object": {"id": "in_stripe0000000000000001", "object": "invoice", "status": status,
                             "number": "STRIPE-0001", "metadata": {"org": org, "invoice_id": invoice}}},
-    }
-    return Paid(org, invoice, json.dumps(event))
+    })
 
 
 def deliver(api: Api, payload: str | bytes, signature: str | None) -> Any:
@@ -262,3 +267,18 @@ def test_the_same_webhook_event_twice_takes_effect_once(http, http_stack, finali
         assert repeat.status_code == 200, repeat.text
         assert repeat.json() == {"received": True, "outcome": "duplicate"}
         assert table_items() == after_first
+
+
+def test_a_payment_failure_delivered_after_the_payment_does_not_mark_a_paid_invoice_failed(http, http_stack,
+                                                                                          finalized):
+    """Stripe does not deliver events in order and retries a failed delivery for days: the failure of an
+    earlier attempt can arrive after `invoice.paid`. It must not undo the payment."""
+    secret = http_stack.env["STRIPE_WEBHOOK_SECRET"]
+    paid_at = json.loads(finalized.payload)["created"]
+    earlier_failure = stripe_event("invoice.payment_failed", finalized.org, finalized.invoice, paid_at - 3600)
+
+    assert deliver(http, finalized.payload, _sign(finalized.payload, secret, int(time.time()))).status_code == 200
+    assert invoice_status(http, http_stack.tokens["admin"], finalized) == ("paid", "paid")
+    late = deliver(http, earlier_failure, _sign(earlier_failure, secret, int(time.time())))
+    assert late.status_code == 200, late.text
+    assert invoice_status(http, http_stack.tokens["admin"], finalized) == ("paid", "paid")
