@@ -48,6 +48,12 @@ def _status_for(error: DomainError) -> int:
     return 400
 
 
+def _code_for(error: DomainError) -> str:
+    # The domain's plain refusal (a cursor or month it cannot read, a bad signature) is input that fails
+    # validation like any other, so clients see one code for it; named refusals (unknown_meter) keep theirs.
+    return "validation_failed" if type(error) is ValidationFailed else error.code
+
+
 def validation_details(error: ValidationError) -> dict[str, Any]:
     return {
         "fields": [
@@ -72,7 +78,7 @@ def with_errors(handler: Callable[..., Any]) -> Callable[..., Any]:
         except UnsafeKeyPart:
             return error_response(422, "validation_failed", "an identifier has characters that are not allowed")
         except DomainError as error:
-            return error_response(_status_for(error), error.code, error.message, error.details)
+            return error_response(_status_for(error), _code_for(error), error.message, error.details)
         except StorageBusy as error:
             logger.warning("storage busy", extra={"error": str(error)})
             return error_response(503, "busy", "the service is busy; retry with backoff")

@@ -1,4 +1,8 @@
-"""The OpenAPI 3 document served at GET /v1/openapi.json, built from the request schemas."""
+"""The OpenAPI 3.1 document served at GET /v1/openapi.json, built from the request schemas.
+
+3.1 because its schemas are JSON Schema 2020-12, which is what pydantic writes (`"type": "null"`, numeric
+`exclusiveMinimum`, `const`): under 3.0 those are invalid and clients read them wrongly.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ..domain.catalog import Category
+from ..domain.invoice import InvoiceStatus, PaymentStatus, SyncState
+from ..domain.lines import LineKind
 from .schemas import MAX_BATCH, InvoiceItemIn, OrgIn, UsageEventIn
 
 _ERROR = {
@@ -20,36 +27,101 @@ _ERROR = {
         }
     },
 }
-_OBJECT = {"type": "object"}
+_STRING = {"type": "string"}
+_INT = {"type": "integer"}
+_TIME = {"type": "string", "format": "date-time"}
+_MAYBE_STRING = {"type": ["string", "null"]}
+_MAYBE_TIME = {"type": ["string", "null"], "format": "date-time"}
+# Every route behind the token can refuse it, refuse the scope, miss the org or invoice, or turn down input.
+_CALLER_ERRORS = (401, 403, 404, 422)
+# Only a route that reads a JSON body can get an empty or invalid one, a too large one, or another media type.
+_BODY_ERRORS = (400, 413, 415)
 
 
 def _schema(model: type[BaseModel]) -> dict[str, Any]:
     return model.model_json_schema(ref_template="#/components/schemas/{model}")
 
 
-def _responses(ok: int = 200, *extra: int) -> dict[str, Any]:
-    out: dict[str, Any] = {str(ok): {"description": "OK", "content": {"application/json": {"schema": _OBJECT}}}}
-    for status in (400, 401, 403, 404, 409, 413, 422, *extra):
-        out[str(status)] = {"description": "Error", "content": {"application/json": {"schema": _ref("Error")}}}
-    return out
-
-
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _op(summary: str, ok: int = 200, body: str | None = None, params: list[dict[str, Any]] | None = None,
-        auth: bool = True) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "responses": _responses(ok)}
-    if ok == 201:
-        existed = {"description": "Already existed", "content": {"application/json": {"schema": _OBJECT}}}
-        op["responses"]["200"] = existed
+def _object(properties: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"type": "object", "required": [k for k in properties if k not in optional], "properties": properties}
+
+
+def _enum(values: type[Any]) -> dict[str, Any]:
+    return {"type": "string", "enum": [member.value for member in values]}
+
+
+def _response_schemas() -> dict[str, Any]:
+    """The 2xx bodies, as `schemas.py` writes them."""
+    money = _ref("Money")
+    invoice = {
+        "id": _STRING, "number": _STRING, "org": _STRING, "period": _STRING, "period_start": _TIME,
+        "period_end": _TIME, "status": _enum(InvoiceStatus), "currency": _STRING, "subtotal": money,
+        "credits": money, "total": money, "line_count": _INT, "created_at": _TIME, "updated_at": _TIME,
+        "finalized_at": _MAYBE_TIME, "due_at": _MAYBE_TIME, "voided_at": _MAYBE_TIME, "version": _INT,
+        "payment_status": _enum(PaymentStatus),
+        "sync": _object({"state": _enum(SyncState), "stripe_invoice_id": _MAYBE_STRING,
+                         "stripe_invoice_number": _MAYBE_STRING, "attempts": _INT, "last_error": _MAYBE_STRING,
+                         "synced_at": _MAYBE_TIME}),
+    }
+    by_key = {"type": "object", "additionalProperties": money}
+    view = {
+        **invoice, "lines": {"type": "array", "items": _ref("Line")}, "as_of": _TIME,
+        "breakdown": _object({"by_app": by_key, "by_category": by_key, "by_region": by_key}),
+        # Only the open invoice of the current period has these.
+        "month_to_date": money, "projected_total": money,
+    }
+    result = _object({
+        "index": _INT, "id": _MAYBE_STRING, "status": {"type": "string", "enum": ["accepted", "duplicate", "rejected"]},
+        "invoice_id": _MAYBE_STRING, "line_id": _MAYBE_STRING, "late": {"type": "boolean"},
+        "error": {"type": ["object", "null"]},
+    })
+    month = _object({"period": _STRING, "invoice_count": _INT, "subtotal_cents": _INT, "credits_cents": _INT,
+                     "total_cents": _INT})
+    return {
+        "Money": _object({"cents": _INT, "display": _STRING}),
+        "OrgProfile": _object({"org": _STRING, "name": _STRING, "email": _STRING, "currency": _STRING,
+                               "created_at": _TIME, "updated_at": _TIME}),
+        "Line": _object({
+            "id": _STRING, "kind": _enum(LineKind), "category": _enum(Category), "product": _STRING,
+            "description": _STRING, "app": _MAYBE_STRING, "resource": _MAYBE_STRING, "region": _MAYBE_STRING,
+            "quantity": _STRING, "unit": _STRING, "display_quantity": _STRING, "display_unit": _STRING,
+            "unit_price": _object({"amount": _STRING, "per": _STRING, "unit": _STRING}),
+            "free_quantity": _STRING, "amount": money, "usage_period": _STRING, "late": {"type": "boolean"},
+            "event_count": _INT, "first_usage_at": _MAYBE_TIME, "last_usage_at": _MAYBE_TIME,
+            "price_version": _MAYBE_STRING,
+        }),
+        "Invoice": _object(invoice),
+        "InvoiceView": _object(view, optional=("month_to_date", "projected_total")),
+        "InvoicePage": _object({"invoices": {"type": "array", "items": _ref("Invoice")},
+                                "next_cursor": _MAYBE_STRING}),
+        "UsageResults": _object({"results": {"type": "array", "items": result},
+                                 "counts": _object({"accepted": _INT, "duplicate": _INT, "rejected": _INT})}),
+        "MonthlyTotals": _object({"months": {"type": "array", "items": month}, "currency": _STRING,
+                                  "items_read": _INT}),
+        "WebhookReceipt": _object({"received": {"type": "boolean"}, "outcome": _STRING}),
+    }
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _op(summary: str, answer: str, *, created: bool = False, body: str | None = None,
+        params: list[dict[str, Any]] | None = None, errors: tuple[int, ...] = ()) -> dict[str, Any]:
+    responses = {"200": _json("OK", _ref(answer))}
+    if created:
+        responses = {"201": _json("Created", _ref(answer)), "200": _json("Already existed", _ref(answer))}
+    for status in sorted({*_CALLER_ERRORS, *(_BODY_ERRORS if body else ()), *errors}):
+        responses[str(status)] = _json("Error", _ref("Error"))
+    op: dict[str, Any] = {"summary": summary, "responses": responses}
     if body:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
     if params:
         op["parameters"] = params
-    if not auth:
-        op["security"] = []
     return op
 
 
@@ -70,35 +142,53 @@ def openapi_document() -> dict[str, Any]:
         "type": "object", "additionalProperties": False, "required": ["events"],
         "properties": {"events": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": _ref("UsageEvent")}},
     }
+    webhook = {
+        "summary": "Stripe's payment events, verified by their signature instead of a bearer token",
+        "security": [],
+        "parameters": [{"name": "Stripe-Signature", "in": "header", "required": True, "schema": _STRING}],
+        # Stripe sends JSON, but the signature covers the raw bytes, so the media type is not checked.
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+        "responses": {"200": _json("OK", _ref("WebhookReceipt")),
+                      "409": _json("Error", _ref("Error")), "422": _json("Error", _ref("Error"))},
+    }
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "Usage invoicing API", "version": "1.0.0",
                  "description": "Record usage, read invoices as they are built, and report monthly totals."},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {"Error": _ERROR, "UsageEvent": _schema(UsageEventIn), "UsageBatch": batch,
-                        "Org": _schema(OrgIn), "InvoiceItem": _schema(InvoiceItemIn)},
+                        "Org": _schema(OrgIn), "InvoiceItem": _schema(InvoiceItemIn), **_response_schemas()},
         },
         "security": [{"bearer": []}],
         "paths": {
-            "/v1/openapi.json": {"get": _op("This document", auth=False)},
-            "/v1/usage": {"post": _op("Record up to 500 usage events; answers per event", body="UsageBatch")},
+            "/v1/openapi.json": {"get": {"summary": "This document", "security": [],
+                                         "responses": {"200": _json("OK", {"type": "object"})}}},
+            # 503: the batch kept conflicting with concurrent writes to the same lines; retry it with backoff.
+            "/v1/usage": {"post": _op("Record up to 500 usage events; answers per event", "UsageResults",
+                                      body="UsageBatch", errors=(503,))},
             "/v1/orgs/{org}": {
-                "put": _op("Create or update an organisation's billing profile", 201, "Org", [org]),
-                "get": _op("Read a billing profile", params=[org]),
+                "put": _op("Create or update an organisation's billing profile", "OrgProfile", created=True,
+                           body="Org", params=[org], errors=(409,)),
+                "get": _op("Read a billing profile", "OrgProfile", params=[org]),
             },
-            "/v1/orgs/{org}/invoices": {"get": _op("List invoices, newest first", params=[
+            "/v1/orgs/{org}/invoices": {"get": _op("List invoices, newest first", "InvoicePage", params=[
                 org, _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
                 _query("cursor", {"type": "string", "maxLength": 400})])},
-            "/v1/orgs/{org}/invoices/upcoming": {"get": _op("The invoice being built now", params=[org])},
-            "/v1/orgs/{org}/invoices/{invoice_id}": {"get": _op("One invoice with its lines", params=[org, inv])},
+            "/v1/orgs/{org}/invoices/upcoming": {"get": _op("The invoice being built now", "InvoiceView",
+                                                            params=[org])},
+            "/v1/orgs/{org}/invoices/{invoice_id}": {"get": _op("One invoice with its lines", "InvoiceView",
+                                                                params=[org, inv])},
             "/v1/orgs/{org}/invoices/{invoice_id}/items": {
-                "post": _op("Add a one-off charge or credit to a draft (idempotent by client_id)", 201,
-                            "InvoiceItem", [org, inv])},
-            "/v1/orgs/{org}/invoices/{invoice_id}/finalize": {"post": _op("Finalize a draft", params=[org, inv])},
-            "/v1/orgs/{org}/invoices/{invoice_id}/void": {"post": _op("Void an invoice", params=[org, inv])},
-            "/v1/reports/monthly-totals": {"get": _op("Totals by month", params=[
+                "post": _op("Add a one-off charge or credit to a draft (idempotent by client_id)", "Line",
+                            created=True, body="InvoiceItem", params=[org, inv], errors=(409,))},
+            "/v1/orgs/{org}/invoices/{invoice_id}/finalize": {"post": _op("Finalize a draft", "Invoice",
+                                                                          params=[org, inv], errors=(409,))},
+            "/v1/orgs/{org}/invoices/{invoice_id}/void": {"post": _op("Void an invoice", "Invoice",
+                                                                      params=[org, inv], errors=(409,))},
+            "/v1/reports/monthly-totals": {"get": _op("Totals by month", "MonthlyTotals", params=[
                 _query("from", month, True), _query("to", month, True),
                 _query("org", {"type": "string", "pattern": r"^[a-z0-9][a-z0-9-]{0,62}$"})])},
+            "/v1/stripe/webhook": {"post": webhook},
         },
     }
