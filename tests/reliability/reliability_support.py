@@ -1,22 +1,18 @@
 """Shared by the reliability tests: a local stack on the test run's servers, an HTTP client for the API,
-the table as it stands, and deadlines for every wait."""
+and the table as it stands."""
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+from shared_support import ProcessDied as ProcessDied  # noqa: F401  (the reliability tests import it from here)
 
 HTTP_TIMEOUT_S = 120  # one request to `chalice local`; a 500-event batch takes seconds on DynamoDB Local
-
-
-class ProcessDied(BaseException):
-    """The worker's process ends here: nothing above it catches this, as with SIGKILL or a Lambda timeout."""
 
 
 @contextmanager
@@ -106,20 +102,6 @@ def table_items(table_name: str | None = None) -> dict[tuple[str, str], dict[str
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     raise AssertionError("the table scan did not end")
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float, step: Callable[[], object], what: str,
-             give_up: Callable[[], str | None] = lambda: None) -> None:
-    """Run `step` (which blocks briefly: a poll) until `predicate` holds; fail at the deadline, or as soon
-    as `give_up` names a reason the wait is hopeless."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        reason = give_up()
-        if reason:
-            raise AssertionError(f"stopped waiting for {what}: {reason}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-        step()
 
 
 def report(line: str) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import pytest
 from reliability_support import report, running_stack
+from shared_support import wait_for
 
 pytestmark = pytest.mark.slow  # about a minute, still part of `make test`
 
@@ -27,7 +28,8 @@ KILLS = 3
 LEASE_SECONDS = 5  # the killed workers' leases; production's 2 minutes would only make the test wait
 VISIBILITY_SECONDS = 6  # a killed worker's messages come back after this
 SLOW_MS = 3_000  # add_lines and finalize: long enough to kill a worker while it waits on Stripe
-DEADLINE_S = 240
+WAIT_S = 120  # for any one stage; each takes seconds
+PACE_S = 0.2  # between checks of a condition nothing here can poll for
 ROOT = Path(__file__).resolve().parents[2]
 
 # A worker as its own OS process: the app's queue handler driven by the event runner (no stream), with
@@ -69,12 +71,6 @@ def finalized_invoices(now: datetime) -> list[tuple[str, str]]:
     return [(org, InvoiceService().finalize(org, invoice_id_for(Period.of(now)), now).id) for org in orgs]
 
 
-def until(condition: Any, what: str, deadline: float, pace_s: float = 0.2) -> None:
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(pace_s)  # pacing of a poll with a deadline
-
-
 def test_workers_killed_mid_sync_leave_nothing_lost_or_doubled(kill_stack, tmp_path):
     import app
     from chalicelib.storage.invoices import InvoiceRepository
@@ -82,7 +78,6 @@ def test_workers_killed_mid_sync_leave_nothing_lost_or_doubled(kill_stack, tmp_p
 
     stack, emulator = kill_stack, kill_stack.stripe
     env = {**os.environ, **stack.env, "PYTHONUNBUFFERED": "1"}
-    deadline = time.monotonic() + DEADLINE_S
     made = finalized_invoices(datetime.now(UTC))
 
     stream = EventRunner(app.handle_table_changes, None, stream_arn=stack.resources.stream_arn,
@@ -102,7 +97,7 @@ def test_workers_killed_mid_sync_leave_nothing_lost_or_doubled(kill_stack, tmp_p
                                               AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"])
 
-    until(lambda: stream.poll_once() >= 0 and queued() >= INVOICES, "the stream to queue every invoice", deadline)
+    wait_for(lambda: queued() >= INVOICES, WAIT_S, stream.poll_once, "the stream to queue every invoice")
     # The emulator counts a request when it answers, and applies it even if the caller has gone: a worker
     # seen past add_lines is killed while it waits on finalize, which Stripe then applies all the same.
     emulator.add_fault("POST /v1/invoices/*/add_lines", latency_ms=SLOW_MS)
@@ -115,9 +110,10 @@ def test_workers_killed_mid_sync_leave_nothing_lost_or_doubled(kill_stack, tmp_p
             worker = subprocess.Popen([sys.executable, "-c", WORKER], env=env, cwd=ROOT, stdout=output,
                                       stderr=subprocess.STDOUT)
         try:
-            until(lambda: add_lines_seen() > seen or worker.poll() is not None,  # noqa: B023
-                  "a worker to reach add_lines", deadline)
-            assert worker.poll() is None, log.read_text()[-3000:]
+            wait_for(lambda: add_lines_seen() > seen, WAIT_S, lambda: time.sleep(PACE_S),  # noqa: B023
+                     "a worker to reach add_lines",
+                     give_up=lambda: None if worker.poll() is None else  # noqa: B023
+                     f"the worker exited with {worker.returncode}: {log.read_text()[-3000:]}")  # noqa: B023
         finally:
             worker.send_signal(signal.SIGKILL)
             killed.append(worker.wait(timeout=30))
@@ -129,13 +125,14 @@ def test_workers_killed_mid_sync_leave_nothing_lost_or_doubled(kill_stack, tmp_p
         open_ids = {i["id"] for i in emulator.state()["invoices"] if i["status"] == "open"}
         return sum(1 for invoice in repo.by_state("sync_pending") if invoice.sync.stripe_invoice_id in open_ids)
 
-    until(lambda: finalized_in_stripe_only() >= 1, "a dead worker's finalize to land in Stripe", deadline)
+    wait_for(lambda: finalized_in_stripe_only() >= 1, WAIT_S, lambda: time.sleep(PACE_S),
+             "a dead worker's finalize to land in Stripe")
 
     survivor = EventRunner(None, app.sync_invoices, queue_url=stack.resources.queue_url,
                            queue_arn=stack.resources.queue_arn, sqs_endpoint=stack.env["AWS_ENDPOINT_URL_SQS"],
                            region=stack.env["AWS_DEFAULT_REGION"], sqs_wait_seconds=1)
-    until(lambda: survivor.poll_once() >= 0 and stream.poll_once() >= 0 and pending() == 0,
-          "the survivor to sync every invoice", deadline, pace_s=0.5)
+    wait_for(lambda: pending() == 0, WAIT_S, lambda: survivor.poll_once() + stream.poll_once(),
+             "the survivor to sync every invoice")
     survivor.stop()
     stream.stop()
     report(f"worker kill: {KILLS} workers killed with SIGKILL mid-sync, {left_mid_sync} of {INVOICES} invoices "

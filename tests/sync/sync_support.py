@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from shared_support import ProcessDied as ProcessDied  # noqa: F401  (the sync tests import it from here)
+from shared_support import wait_for as wait_for  # noqa: F401
+
 REGIONS = ("iad", "sjc", "fra", "nrt", "gru", "syd", "jnb", "bom")
-
-
-class ProcessDied(BaseException):
-    """The worker's process ends here: nothing above it catches this, as with SIGKILL or a Lambda timeout."""
 
 
 def create_org(prefix: str = "sync") -> str:
@@ -111,20 +108,6 @@ def assert_synced(emulator: Any, org: str, invoice_id: str, status: str = "open"
     assert invoice.sync.stripe_invoice_id == copy["id"]
     assert invoice.sync.stripe_invoice_number == copy["number"]
     return copy
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float, step: Callable[[], object], what: str,
-             give_up: Callable[[], str | None] = lambda: None) -> None:
-    """Run `step` (which blocks briefly: a poll) until `predicate` holds; fail at the deadline, or as soon
-    as `give_up` names a reason the wait is hopeless."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        reason = give_up()
-        if reason:
-            raise AssertionError(f"stopped waiting for {what}: {reason}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-        step()
 
 
 @dataclass

@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from shared_support import dies_at
 from sync_support import (
     ProcessDied,
     assert_synced,
@@ -146,12 +147,8 @@ def test_replay_after_keys_are_forgotten_finishes_a_crashed_sync_without_duplica
     invoice = finalized_invoice(org, lines=4)
     now = datetime.now(UTC)
 
-    def checkpoint(step: str) -> None:
-        if step == died_at:
-            raise ProcessDied(step)
-
     with pytest.raises(ProcessDied):
-        InvoiceSync(gateway, checkpoint=checkpoint).sync(org, invoice.id, now)
+        InvoiceSync(gateway, checkpoint=dies_at(died_at)).sync(org, invoice.id, now)
     assert emulator.forget_idempotency_keys() > 0
 
     later = now + max(LEASE_TTL, timedelta(days=1)) + timedelta(hours=1)
@@ -173,12 +170,8 @@ def test_replay_after_keys_are_forgotten_completes_a_draft_left_with_some_lines(
     now = datetime.now(UTC)
     step = "after_store_invoice_id" if id_stored else "after_create_invoice"
 
-    def checkpoint(reached: str) -> None:
-        if reached == step:
-            raise ProcessDied(reached)
-
     with pytest.raises(ProcessDied):
-        InvoiceSync(gateway, checkpoint=checkpoint).sync(org, invoice.id, now)
+        InvoiceSync(gateway, checkpoint=dies_at(step)).sync(org, invoice.id, now)
     (draft,) = stripe_copies(emulator, org)
     wanted = stripe_lines(invoice, our_lines(org, invoice.id))
     gateway.add_lines(draft["id"], org, invoice.id, wanted[:2])

@@ -7,6 +7,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from shared_support import dies_at
 from sync_support import (
     ProcessDied,
     assert_one_exact_copy,
@@ -35,12 +36,8 @@ def test_an_invoice_over_250_lines_is_rolled_up_with_the_same_total(gateway, emu
         by_app[f"rollup:{line.app}:{line.category.value}"] += line.amount_cents
     now = datetime.now(UTC)
 
-    def checkpoint(step: str) -> None:
-        if step == "after_add_lines":
-            raise ProcessDied(step)
-
     with pytest.raises(ProcessDied):
-        InvoiceSync(gateway, checkpoint=checkpoint).sync(org, invoice.id, now)
+        InvoiceSync(gateway, checkpoint=dies_at("after_add_lines")).sync(org, invoice.id, now)
     (draft,) = stripe_copies(emulator, org)
     assert len(draft["lines"]["data"]) <= STRIPE_MAX_LINES
     assert stripe_line_pairs(draft) == sorted(by_app.items())
@@ -64,12 +61,8 @@ def test_more_lines_than_one_stripe_page_are_each_synced_once_after_a_crash(gate
     invoice = finalized_invoice(org, lines=104)
     now = datetime.now(UTC)
 
-    def checkpoint(step: str) -> None:
-        if step == "after_add_lines":
-            raise ProcessDied(step)
-
     with pytest.raises(ProcessDied):
-        InvoiceSync(gateway, checkpoint=checkpoint).sync(org, invoice.id, now)
+        InvoiceSync(gateway, checkpoint=dies_at("after_add_lines")).sync(org, invoice.id, now)
     emulator.forget_idempotency_keys()
     assert InvoiceSync(gateway).sync(org, invoice.id, now + LEASE_TTL + timedelta(seconds=1)) is SyncResult.SYNCED
     copy = assert_one_exact_copy(emulator, org, invoice.id)
