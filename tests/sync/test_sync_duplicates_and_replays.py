@@ -13,9 +13,11 @@ from sync_support import (
     ProcessDied,
     assert_synced,
     create_org,
+    finalize,
     finalized_invoice,
     our_lines,
     queue_message,
+    record_lines,
     stored,
     stripe_copies,
     stripe_line_pairs,
@@ -207,3 +209,28 @@ def test_a_redelivered_message_after_keys_are_forgotten_finds_the_work_done(sync
     posts = {k: after.get(k, 0) - before.get(k, 0) for k in after if k.startswith("POST")}
     assert not any(posts.values()), posts
     assert queues.dead_letters() == []
+
+
+def test_an_orgs_first_invoice_takes_five_stripe_requests_and_its_next_one_four(gateway, emulator, local_aws):
+    """The first sync looks the customer up and creates it, and skips looking for an invoice of a customer
+    it has just created (none can exist); the next one has the customer stored and only looks for its
+    invoice before creating it."""
+    from chalicelib.services.sync import InvoiceSync, SyncResult
+
+    org = create_org()
+    now = datetime.now(UTC)
+    requests = []
+    for tag, moment in (("a", now - timedelta(days=31)), ("b", now)):
+        record_lines([(org, 3)], moment, tag=tag)
+        invoice = finalize(org, moment)
+        emulator.reset_request_counts()
+        assert InvoiceSync(gateway).sync(org, invoice.id, now) is SyncResult.SYNCED
+        requests.append(emulator.request_counts()["by_endpoint"])
+        assert stored(org, invoice.id).sync.state.value == "synced"
+
+    first, second = requests
+    assert sum(first.values()) == 5 and first["GET /v1/customers"] == first["POST /v1/customers"] == 1, first
+    assert "GET /v1/invoices" not in first, first
+    assert sum(second.values()) == 4 and second["GET /v1/invoices"] == 1, second
+    assert not any("customers" in endpoint for endpoint in second), second
+    assert len(stripe_copies(emulator, org)) == 2 and len(emulator.state()["customers"]) == 1
