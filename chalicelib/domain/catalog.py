@@ -90,7 +90,6 @@ class Meter:
     display_unit: str
     display_divisor: Decimal
     region_required: bool
-    recurring: bool = False
 
 
 _HOURS_PER_BILLING_MONTH = Decimal(720)  # prorated hourly over a 30-day month
@@ -106,6 +105,5 @@ METERS: dict[str, Meter] = {
         Meter("ipv4_address", Category.NETWORK, "IP-hour", "IP-months", _HOURS_PER_BILLING_MONTH, False),
         Meter("certificate_single", Category.ADDONS, "certificate-month", "certificates", Decimal(1), False),
         Meter("certificate_wildcard", Category.ADDONS, "certificate-month", "certificates", Decimal(1), False),
-        Meter("support_plan", Category.SUPPORT, "month", "months", Decimal(1), False, recurring=True),
     )
 }

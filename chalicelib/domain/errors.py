@@ -30,6 +30,12 @@ class InvalidTransition(Conflict):
     code = "invalid_transition"
 
 
+class StaleRead(Conflict):
+    """A guarded write found that what it was computed from changed meanwhile: read again and retry."""
+
+    code = "changed_meanwhile"
+
+
 class InvoiceClosed(Conflict):
     """The invoice is no longer a draft, so it cannot take new lines."""
 

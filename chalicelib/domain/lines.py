@@ -22,13 +22,18 @@ from .pricebook import Quote, Tier
 
 class LineKind(StrEnum):
     USAGE = "usage"
-    RECURRING = "recurring"
+    RECURRING = "recurring"  # a plan's prorated fee, or the unused part of one (negative)
     ONE_OFF = "one_off"
     CREDIT = "credit"
     LATE_USAGE = "late_usage"
+    LATE_RECURRING = "late_recurring"  # a plan change for a period that was already invoiced
+    CREDIT_APPLIED = "credit_applied"  # prepaid credit from the org's balance, applied at finalize
+    CARRYOVER = "carryover"  # what a negative total carried to the org's credit balance
 
 
-METERED_KINDS = frozenset({LineKind.USAGE, LineKind.RECURRING, LineKind.LATE_USAGE})
+METERED_KINDS = frozenset({LineKind.USAGE, LineKind.LATE_USAGE})
+CREDIT_KINDS = frozenset({LineKind.CREDIT, LineKind.CREDIT_APPLIED})
+LATE_KINDS = frozenset({LineKind.LATE_USAGE, LineKind.LATE_RECURRING})
 
 
 @dataclass(frozen=True)
@@ -72,14 +77,12 @@ def line_id(*parts: str) -> str:
 
 
 def usage_line_id(quote: Quote, app: str, region: str | None, usage_period: str, late: bool) -> str:
-    kind = LineKind.LATE_USAGE if late else (LineKind.RECURRING if quote.recurring else LineKind.USAGE)
+    kind = usage_kind(quote, late)
     return line_id(kind, quote.meter, app, region or "", quote.resource, usage_period if late else "")
 
 
 def usage_kind(quote: Quote, late: bool) -> LineKind:
-    if late:
-        return LineKind.LATE_USAGE
-    return LineKind.RECURRING if quote.recurring else LineKind.USAGE
+    return LineKind.LATE_USAGE if late else LineKind.USAGE
 
 
 def describe(quote: Quote, app: str, region: str | None, late_period: str | None) -> str:
@@ -134,7 +137,7 @@ class Totals:
 def totals(lines: Iterable[LineItem]) -> Totals:
     subtotal = credits = 0
     for line in lines:
-        if line.kind is LineKind.CREDIT:
+        if line.kind in CREDIT_KINDS:
             credits -= line.amount_cents
         else:
             subtotal += line.amount_cents

@@ -15,6 +15,7 @@ from decimal import Decimal
 from .catalog import MAX_MACHINE_MEMORY_MB, MEMORY_STEP_MB, METERS, PRESETS, REGIONS, Category, EgressGroup, Meter
 from .errors import UnknownMeter, UnknownRegion, ValidationFailed
 from .periods import Period
+from .plans import Plan
 
 D = Decimal
 
@@ -44,7 +45,7 @@ class PriceBookVersion:
     extra_ram_gb_second: Decimal
     rates: Mapping[str, Rate]
     egress_per_gb: Mapping[EgressGroup, Decimal]
-    support_plans: Mapping[str, Decimal] = field(default_factory=dict)
+    plans: Mapping[str, Plan] = field(default_factory=dict)  # recurring fees, by plan code
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,6 @@ class Quote:
 
     meter: str
     category: Category
-    recurring: bool
     product: str
     resource: str  # what the customer recognises: preset, plan, address kind
     unit: str
@@ -82,7 +82,11 @@ PRICE_BOOK_2026 = PriceBookVersion(
         EgressGroup.ASIA_PACIFIC_SOUTH_AMERICA: D("0.04"),
         EgressGroup.AFRICA_INDIA: D("0.12"),
     },
-    support_plans={"standard": D("29.00"), "premium": D("199.00")},
+    plans={
+        # Placeholder prices until finance confirms them.
+        "support-standard": Plan("support-standard", "support", "Support plan: standard", Category.SUPPORT, D("29.00")),
+        "support-premium": Plan("support-premium", "support", "Support plan: premium", Category.SUPPORT, D("199.00")),
+    },
 )
 
 PRICE_BOOK: tuple[PriceBookVersion, ...] = (PRICE_BOOK_2026,)
@@ -103,6 +107,14 @@ def version_for(period: Period, book: tuple[PriceBookVersion, ...] = PRICE_BOOK)
     if not in_force:
         raise ValidationFailed(f"no price book in force for {period}")
     return max(in_force, key=lambda v: v.effective_from)
+
+
+def plan_for(code: str, period: Period, book: tuple[PriceBookVersion, ...] = PRICE_BOOK) -> tuple[Plan, str]:
+    """The plan and the price-book version that price it in `period` (whole periods, like every price)."""
+    prices = version_for(period, book)
+    if code not in prices.plans:
+        raise ValidationFailed(f"unknown plan {code!r}", {"plans": sorted(prices.plans)})
+    return prices.plans[code], prices.version
 
 
 def quote(
@@ -126,12 +138,6 @@ def quote(
         group = REGIONS[region_code or ""].egress_group
         rate = Rate(prices.egress_per_gb[group], D(1), "GB")
         return _quote(meter, f"Outbound data transfer ({group.value})", "egress", rate, prices)
-    if meter_name == "support_plan":
-        plan = attributes.get("plan", "")
-        if plan not in prices.support_plans:
-            raise ValidationFailed(f"unknown support plan {plan!r}", {"plans": sorted(prices.support_plans)})
-        rate = Rate(prices.support_plans[plan], D(1), "month")
-        return _quote(meter, f"Support plan: {plan}", plan, rate, prices)
     return _quote(meter, _PRODUCTS[meter_name], meter_name, prices.rates[meter_name], prices)
 
 
@@ -139,7 +145,6 @@ def _quote(meter: Meter, product: str, resource: str, rate: Rate, prices: PriceB
     return Quote(
         meter=meter.name,
         category=meter.category,
-        recurring=meter.recurring,
         product=product,
         resource=resource,
         unit=meter.unit,

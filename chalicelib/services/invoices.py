@@ -8,13 +8,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from ..config import settings
 from ..domain.catalog import Category
-from ..domain.errors import Conflict, InvalidTransition, NotFound
+from ..domain.errors import Conflict, InvalidTransition, NotFound, StaleRead
 from ..domain.invoice import PAYMENT_TERMS, Invoice, InvoiceStatus, SyncState, invoice_id_for
 from ..domain.lines import LineItem, LineKind, Totals, line_id, price_lines, totals
 from ..domain.periods import Period
 from ..storage.invoices import InvoiceRepository
 from ..storage.rollups import open_month
+from .credits import CreditPreview, CreditService
+from .subscriptions import SubscriptionService
+
+MAX_ATTEMPTS = 12  # reads and retries when a guarded finalize or void finds its inputs moved
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class InvoiceView:
     by_region: dict[str, int]
     as_of: datetime
     projected_total_cents: int | None = None
+    credit_preview: CreditPreview | None = None  # the open invoice: what prepaid credit would do to it
 
 
 def _breakdown(lines: Iterable[LineItem], key: Callable[[LineItem], str | None]) -> dict[str, int]:
@@ -73,6 +79,8 @@ def _projected_total(invoice: Invoice, lines: list[LineItem], now: datetime) -> 
 class InvoiceService:
     def __init__(self, invoices: InvoiceRepository | None = None) -> None:
         self.invoices = invoices or InvoiceRepository()
+        self.credits = CreditService()
+        self.subscriptions = SubscriptionService(settings(), invoices=self.invoices)
 
     def require(self, org: str, invoice_id: str) -> Invoice:
         invoice = self.invoices.get(org, invoice_id)
@@ -95,37 +103,66 @@ class InvoiceService:
         if invoice is None or invoice.status is not InvoiceStatus.DRAFT:
             invoice = Invoice(org=org, id=invoice_id_for(period), number="", period=period,
                               status=InvoiceStatus.DRAFT, currency=currency, created_at=now, updated_at=now)
-            return build_view(invoice, [], now, project=True)
-        return build_view(invoice, self.invoices.lines(org, invoice.id), now, project=True)
+            view = build_view(invoice, [], now, project=True)
+        else:
+            view = build_view(invoice, self.invoices.lines(org, invoice.id), now, project=True)
+        return replace(view, credit_preview=self.credits.preview(org, period, view.totals.total_cents))
 
     def finalize(self, org: str, invoice_id: str, now: datetime) -> Invoice:
         """Close the invoice to usage, freeze every line's amount, then mark it finalized.
 
         Each step is guarded and idempotent, so a crash anywhere is finished by running
-        finalize again (the month-end job resumes invoices left in `finalizing`).
+        finalize again (the month-end job resumes invoices left in `finalizing`). Recurring
+        lines are brought up to date just before closing, and the close checks the plan
+        timeline did not move since; prepaid credit is applied in the same transaction as
+        `finalizing -> finalized`, so it is spent exactly when the invoice is final.
         """
         invoice = self.require(org, invoice_id)
         if invoice.status is InvoiceStatus.DRAFT:
-            invoice = self.invoices.transition(invoice, InvoiceStatus.FINALIZING, now)
+            invoice = self._close(invoice, now)
         if invoice.status is not InvoiceStatus.FINALIZING:
             raise InvalidTransition(f"invoice is already {invoice.status.value}", {"status": invoice.status.value})
         priced = price_lines(self.invoices.lines(org, invoice.id))
-        invoice_totals = totals(priced)
-        if invoice_totals.total_cents < 0:
-            raise Conflict("credits exceed the invoice subtotal", {"total_cents": invoice_totals.total_cents})
         self.invoices.freeze_lines(org, invoice.id, priced)
-        return self.invoices.transition(
-            invoice, InvoiceStatus.FINALIZED, now, totals=invoice_totals, line_count=len(priced),
-            due_at=now + PAYMENT_TERMS, sync_state=SyncState.PENDING, rollup_sign=+1,
-        )
+        for _ in range(MAX_ATTEMPTS):
+            settlement = self.credits.settle(invoice, priced, now)  # reads the grants as they are now
+            final = priced + settlement.lines
+            try:
+                return self.invoices.transition(
+                    invoice, InvoiceStatus.FINALIZED, now, totals=totals(final), line_count=len(final),
+                    due_at=now + PAYMENT_TERMS, sync_state=SyncState.PENDING, rollup_sign=+1,
+                    along=settlement.write,
+                )
+            except StaleRead:
+                continue  # another invoice spent a grant we meant to use: allocate again
+        raise Conflict(f"could not finalize {invoice_id}: its credit kept changing; retry")
+
+    def _close(self, invoice: Invoice, now: datetime) -> Invoice:
+        """draft -> finalizing, once the draft carries the recurring lines of the timeline it checks."""
+        for _ in range(MAX_ATTEMPTS):
+            version = self.subscriptions.materialize(invoice.org, now)
+            try:
+                return self.invoices.transition(invoice, InvoiceStatus.FINALIZING, now,
+                                                along=self.subscriptions.unchanged_since(invoice.org, version))
+            except StaleRead:
+                invoice = self.require(invoice.org, invoice.id)  # a plan changed meanwhile: write its lines first
+                if invoice.status is not InvoiceStatus.DRAFT:
+                    return invoice
+        raise Conflict(f"could not close {invoice.id}: its plans kept changing; retry")
 
     def void(self, org: str, invoice_id: str, now: datetime) -> Invoice:
         invoice = self.require(org, invoice_id)
         if invoice.status is InvoiceStatus.DRAFT:
             return self.invoices.transition(invoice, InvoiceStatus.VOID, now)
-        # A finalized invoice leaves the month totals and must be voided in Stripe too.
-        return self.invoices.transition(invoice, InvoiceStatus.VOID, now, sync_state=SyncState.PENDING,
-                                        rollup_sign=-1)
+        # A finalized invoice leaves the month totals, gives back the credit it used, and is voided in Stripe.
+        for _ in range(MAX_ATTEMPTS):
+            release = self.credits.release(invoice, self.invoices.lines(org, invoice.id), now)
+            try:
+                return self.invoices.transition(invoice, InvoiceStatus.VOID, now, sync_state=SyncState.PENDING,
+                                                rollup_sign=-1, along=release)
+            except StaleRead:
+                continue
+        raise Conflict(f"could not void {invoice_id}: its credit kept changing; retry")
 
     def add_item(
         self, org: str, invoice_id: str, client_id: str, kind: LineKind, amount_cents: int,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from decimal import Decimal
 
 from ..domain.catalog import Category
 from ..domain.invoice import Invoice, InvoiceStatus, PaymentStatus, SyncInfo, SyncState
 from ..domain.lines import LineItem, LineKind
-from ..domain.periods import Period, parse_utc
+from ..domain.periods import Period, parse_utc, utc_iso
 from ..domain.pricebook import Tier
+from . import keys
 from .models import InvoiceItem, LineItemRecord
 
 
@@ -89,4 +91,22 @@ def line_from_record(item: LineItemRecord) -> LineItem:
         last_usage_at=parse_utc(item.last_usage_at) if item.last_usage_at else None,
         free_quantity=item.free_quantity if item.free_quantity is not None else Decimal(0),
         amount_cents=item.amount_cents if item.amount_cents is not None else 0,
+    )
+
+
+def record_from_line(org: str, invoice_id: str, line: LineItem, now: datetime,
+                     client_id: str | None = None) -> LineItemRecord:
+    """A whole fixed-amount line (one-off, recurring, credit) as one record, written at once."""
+    return LineItemRecord(
+        keys.lines_pk(org, invoice_id), keys.line_sk(line.id),
+        org=org, invoice_id=invoice_id, line_id=line.id, kind=line.kind.value, category=line.category.value,
+        product=line.product, description=line.description, app=line.app, region=line.region,
+        resource=line.resource, meter=line.meter, quantity=line.quantity, unit=line.unit,
+        display_unit=line.display_unit, display_divisor=line.display_divisor, unit_price=line.unit_price,
+        price_per=line.price_per, price_unit=line.price_unit, tiers=tiers_to_json(line.tiers),
+        free_pool=line.free_pool, free_allowance=line.free_allowance, price_version=line.price_version,
+        usage_period=line.usage_period, event_count=line.event_count,
+        first_usage_at=utc_iso(line.first_usage_at) if line.first_usage_at else None,
+        last_usage_at=utc_iso(line.last_usage_at) if line.last_usage_at else None,
+        amount_cents=line.amount_cents, client_id=client_id, created_at=now,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
 
@@ -18,7 +18,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from ..domain.errors import Conflict, InvalidTransition, ValidationFailed
+from ..domain.errors import Conflict, InvalidTransition, StaleRead, ValidationFailed
 from ..domain.invoice import (
     Invoice,
     InvoiceStatus,
@@ -31,10 +31,11 @@ from ..domain.invoice import (
 from ..domain.lines import LineItem, Totals
 from ..domain.periods import Period
 from . import keys
-from .convert import index_state, invoice_from_record, line_from_record
+from .convert import index_state, invoice_from_record, line_from_record, record_from_line
 from .models import InvoiceItem, LineItemRecord, OrgItem, RollupItem
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
+Write = Callable[[TransactWrite], None]  # writes that join another write's transaction
 
 
 def _condition_failed(error: Exception) -> bool:
@@ -141,11 +142,14 @@ class InvoiceRepository:
         due_at: datetime | None = None,
         sync_state: SyncState | None = None,
         rollup_sign: int = 0,
+        along: Write | None = None,
     ) -> Invoice:
         """Move the invoice to `target` if it is still at the status and version we read.
 
         With `rollup_sign` ±1, the month rollups change in the same transaction, so
-        finance totals stay exact whatever crashes or retries happen around it.
+        finance totals stay exact whatever crashes or retries happen around it. `along`
+        adds its own guarded writes (credit movements, a subscription version check) to
+        the same transaction; when one of those fails, StaleRead says to read and retry.
         """
         check_transition(invoice.status, target)
         updated = replace(invoice, status=target, updated_at=now, version=invoice.version + 1)
@@ -182,13 +186,20 @@ class InvoiceRepository:
                 tx.update(record, actions=actions, condition=condition)
                 if rollup_sign:
                     self._add_to_rollups(tx, updated, rollup_sign)
+                if along is not None:
+                    along(tx)
         except TransactWriteError as error:
-            reasons = error.cancellation_reasons
-            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
-                raise InvalidTransition(
-                    f"invoice {invoice.id} changed while being updated; read it again",
-                    {"expected_status": invoice.status.value, "expected_version": invoice.version},
-                ) from error
+            reasons = [r for r in error.cancellation_reasons or [] if r is not None]
+            if any(r.code == "ConditionalCheckFailed" for r in reasons):
+                current = self.get(invoice.org, invoice.id)
+                if current is None or (current.status, current.version) != (invoice.status, invoice.version):
+                    raise InvalidTransition(
+                        f"invoice {invoice.id} changed while being updated; read it again",
+                        {"expected_status": invoice.status.value, "expected_version": invoice.version},
+                    ) from error
+                raise StaleRead("something this change depends on changed meanwhile; read again") from error
+            if any(r.code == "TransactionConflict" for r in reasons):
+                raise StaleRead("a concurrent change touched the same items; read again") from error
             raise
         return updated
 
@@ -225,30 +236,7 @@ class InvoiceRepository:
 
     def add_fixed_line(self, invoice: Invoice, line: LineItem, client_id: str, now: datetime) -> bool:
         """Add a one-off charge or credit to a draft; False when this client id was already used."""
-        record = LineItemRecord(
-            keys.lines_pk(invoice.org, invoice.id),
-            keys.line_sk(line.id),
-            org=invoice.org,
-            invoice_id=invoice.id,
-            line_id=line.id,
-            kind=line.kind.value,
-            category=line.category.value,
-            product=line.product,
-            description=line.description,
-            app=line.app,
-            quantity=line.quantity,
-            unit=line.unit,
-            display_unit=line.display_unit,
-            display_divisor=line.display_divisor,
-            unit_price=line.unit_price,
-            price_per=line.price_per,
-            price_unit=line.price_unit,
-            usage_period=line.usage_period,
-            event_count=0,
-            amount_cents=line.amount_cents,
-            client_id=client_id,
-            created_at=now,
-        )
+        record = record_from_line(invoice.org, invoice.id, line, now, client_id)
         header = InvoiceItem(keys.org_pk(invoice.org), keys.invoice_sk(invoice.id))
         try:
             # Bumping the header's version serialises fixed items, so two concurrent credits

@@ -13,9 +13,15 @@ safe alphabet without the '#' delimiter, so a user value can never forge another
   ORG#{org}                  ROLLUP#{YYYY-MM}   month totals of one org  totals for one org
   WEBHOOK#{event}            WEBHOOK            processed Stripe event   webhook idempotency
   SYNCLEASE#{org}#{invoice}  LEASE              sync worker lease        one worker per invoice
+  ORG#{org}                  SUBS               plan change timeline     an org's subscriptions
+  ORG#{org}#CREDITS          BALANCE            credit running totals    balance in one read
+  ORG#{org}#CREDITS          GRANT#{grant}      one credit grant         grants to apply at finalize
+  ORG#{org}#CREDITS          ENTRY#{entry}      ledger movement          the ledger, one id per cause
 
 GSI gsi1 indexes invoice headers by state: gsi1pk STATE#{state}, gsi1sk {period}#{org}.
 It serves the month-end finalizer (drafts of past periods) and the reconciler (unsynced).
+It also holds SUBSCRIBED / {org} (the month-end job opens subscribers' drafts) and, while a
+grant with an expiry has something left, CREDIT_EXPIRY / {expires_at}#{org}#{grant}.
 """
 
 from __future__ import annotations
@@ -110,3 +116,29 @@ def state_gsi_pk(state: str) -> str:
 
 def state_gsi_sk(period: str, org: str) -> str:
     return f"{period}#{safe(org)}"
+
+
+SUBS_SK = "SUBS"
+SUBSCRIBED_GSI_PK = "SUBSCRIBED"
+
+
+def credits_pk(org: str) -> str:
+    return f"ORG#{safe(org)}#CREDITS"
+
+
+CREDIT_BALANCE_SK = "BALANCE"
+GRANT_SK_PREFIX = "GRANT#"
+ENTRY_SK_PREFIX = "ENTRY#"
+CREDIT_EXPIRY_GSI_PK = "CREDIT_EXPIRY"
+
+
+def grant_sk(grant_id: str) -> str:
+    return f"{GRANT_SK_PREFIX}{safe(grant_id)}"
+
+
+def entry_sk(entry_id: str) -> str:
+    return f"{ENTRY_SK_PREFIX}{safe(entry_id)}"
+
+
+def credit_expiry_gsi_sk(expires_at: str, org: str, grant_id: str) -> str:
+    return f"{expires_at}#{safe(org)}#{safe(grant_id)}"

@@ -207,8 +207,88 @@ class LeaseItem(BaseItem):
     expires_at = NumberAttribute()
 
 
+class SubscribedIndex(GlobalSecondaryIndex["SubscriptionsItem"]):
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class SubscriptionsItem(BaseItem):
+    """An org's plan changes (JSON), guarded by `version`; `materialized` names the version and period
+    whose recurring lines are known to be written."""
+
+    class Meta(_Meta):
+        pass
+
+    org = UnicodeAttribute()
+    changes = UnicodeAttribute(default="[]")
+    version = IntAttribute(default=0)
+    materialized = UnicodeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute()
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    subscribed_index = SubscribedIndex()
+
+
+class CreditBalanceItem(BaseItem):
+    class Meta(_Meta):
+        pass
+
+    org = UnicodeAttribute()
+    granted_cents = IntAttribute(default=0)
+    applied_cents = IntAttribute(default=0)
+    expired_cents = IntAttribute(default=0)
+    restored_cents = IntAttribute(default=0)
+    balance_cents = IntAttribute(default=0)
+
+
+class CreditExpiryIndex(GlobalSecondaryIndex["CreditGrantItem"]):
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class CreditGrantItem(BaseItem):
+    class Meta(_Meta):
+        pass
+
+    org = UnicodeAttribute()
+    grant_id = UnicodeAttribute()
+    amount_cents = IntAttribute()
+    remaining_cents = IntAttribute()
+    reason = UnicodeAttribute()
+    description = UnicodeAttribute()
+    granted_at = UTCDateTimeAttribute()
+    expires_at = UTCDateTimeAttribute(null=True)
+    client_id = UnicodeAttribute(null=True)
+    version = IntAttribute(default=1)
+    gsi1pk = UnicodeAttribute(null=True)  # set only while an expiring grant has something left (sparse index)
+    gsi1sk = UnicodeAttribute(null=True)
+    expiry_index = CreditExpiryIndex()
+
+
+class CreditEntryItem(BaseItem):
+    class Meta(_Meta):
+        pass
+
+    org = UnicodeAttribute()
+    entry_id = UnicodeAttribute()
+    movement = UnicodeAttribute()
+    grant_id = UnicodeAttribute()
+    amount_cents = IntAttribute()
+    at = UTCDateTimeAttribute()
+    invoice_id = UnicodeAttribute(null=True)
+
+
 MODELS: tuple[type[BaseItem], ...] = (
     BaseItem, OrgItem, InvoiceItem, LineItemRecord, EventRecord, TokenItem, RollupItem, WebhookEventItem, LeaseItem,
+    SubscriptionsItem, CreditBalanceItem, CreditGrantItem, CreditEntryItem,
 )
 
 
