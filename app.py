@@ -10,18 +10,24 @@ from chalice import Chalice, Cron, Response
 from chalicelib import clock
 from chalicelib.api import schemas
 from chalicelib.api.auth import ADMIN, USAGE_WRITE, Principal, authenticate, org_read
+from chalicelib.api.credits import CreditGrantIn, grant_json, statement_json
 from chalicelib.api.errors import ApiError, with_errors
 from chalicelib.api.openapi import openapi_document
 from chalicelib.api.requests import path_id, path_org, query_int, usage_batch
+from chalicelib.api.subscriptions import PlanCancelIn, PlanChangeIn, subscriptions_json
 from chalicelib.config import Settings, settings
+from chalicelib.domain.credits import CreditReason
+from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.lines import LineKind
 from chalicelib.domain.periods import Period
 from chalicelib.observability import logger
 from chalicelib.queue import enqueue_sync
 from chalicelib.services.bootstrap import bind_storage
+from chalicelib.services.credits import CreditService
 from chalicelib.services.invoices import InvoiceService
 from chalicelib.services.reconcile import check_period, requeue_stale
 from chalicelib.services.reports import monthly_report
+from chalicelib.services.subscriptions import SubscriptionService
 from chalicelib.services.sync_worker import QueueMessage, changes_needing_sync, default_gateway, process_messages
 from chalicelib.services.usage import record_usage
 from chalicelib.services.webhooks import handle_webhook
@@ -169,13 +175,73 @@ def monthly_totals() -> dict[str, Any]:
     return {"months": [asdict(m) for m in report.months], "currency": "usd", "items_read": report.items_read}
 
 
+@app.route("/v1/orgs/{org}/subscriptions", methods=["GET"])
+@with_errors
+def get_subscriptions(org: str) -> dict[str, Any]:
+    current = ready()
+    principal().require(org_read(org))
+    profile = profile_or_404(path_org(org))
+    return subscriptions_json(org, SubscriptionService(current).timeline(org), profile.currency, clock.now())
+
+
+@app.route("/v1/orgs/{org}/subscriptions", methods=["POST"], content_types=ANY_MEDIA)
+@with_errors
+def change_plan(org: str) -> Response:
+    current = ready()
+    principal().require(ADMIN)
+    data = PlanChangeIn.model_validate(body())
+    profile, now = profile_or_404(path_org(org)), clock.now()
+    timeline, created = SubscriptionService(current).change(org, data.change_id, None, data.plan,
+                                                            data.effective_at or now, now)
+    return Response(subscriptions_json(org, timeline, profile.currency, now), status_code=201 if created else 200)
+
+
+@app.route("/v1/orgs/{org}/subscriptions/cancel", methods=["POST"], content_types=ANY_MEDIA)
+@with_errors
+def cancel_plan(org: str) -> Response:
+    current = ready()
+    principal().require(ADMIN)
+    data = PlanCancelIn.model_validate(body())
+    profile, now = profile_or_404(path_org(org)), clock.now()
+    timeline, created = SubscriptionService(current).change(org, data.change_id, data.family, None,
+                                                            data.effective_at or now, now)
+    return Response(subscriptions_json(org, timeline, profile.currency, now), status_code=201 if created else 200)
+
+
+@app.route("/v1/orgs/{org}/credits", methods=["POST"], content_types=ANY_MEDIA)
+@with_errors
+def grant_credit(org: str) -> Response:
+    ready()
+    principal().require(ADMIN)
+    data = CreditGrantIn.model_validate(body())
+    profile, now = profile_or_404(path_org(org)), clock.now()
+    if data.expires_at is not None and data.expires_at <= now:
+        raise ValidationFailed("expires_at is in the past")
+    grant, created = CreditService().grant(org, data.client_id, data.amount_cents, CreditReason(data.reason),
+                                           data.description, data.expires_at, now)
+    return Response(grant_json(grant, profile.currency), status_code=201 if created else 200)
+
+
+@app.route("/v1/orgs/{org}/credits", methods=["GET"])
+@with_errors
+def get_credits(org: str) -> dict[str, Any]:
+    ready()
+    principal().require(org_read(org))
+    profile = profile_or_404(path_org(org))
+    return statement_json(org, CreditService().statement(org), profile.currency)
+
+
 @app.schedule(Cron(5, "*", "*", "*", "?", "*"))
 def finalize_month(event: Any) -> dict[str, Any]:
-    """Hourly: finalize drafts of past periods whose grace has passed (and resume interrupted ones)."""
-    current = ready()
-    finalized = InvoiceService().finalize_due(clock.now(), current.finalize_grace)
-    logger.info("month-end finalize", extra={"finalized": len(finalized)})
-    return {"finalized": [f"{i.org}/{i.id}" for i in finalized]}
+    """Hourly: finalize drafts of past periods whose grace has passed (and resume interrupted ones); then
+    open subscribers' drafts with their recurring lines, and expire credit no invoice can use any more."""
+    current, now = ready(), clock.now()
+    finalized = InvoiceService().finalize_due(now, current.finalize_grace)
+    opened = SubscriptionService(current).sweep(now)
+    expired = CreditService().expire_due(now, current.finalize_grace)
+    logger.info("month-end finalize", extra={"finalized": len(finalized), "subscriptions": len(opened),
+                                             "credits_expired": len(expired)})
+    return {"finalized": [f"{i.org}/{i.id}" for i in finalized], "subscriptions": opened, "credits_expired": expired}
 
 
 # -- Stripe sync: stream → queue → worker; webhooks; reconciliation ------------------------------

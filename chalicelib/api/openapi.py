@@ -12,9 +12,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..domain.catalog import Category
+from ..domain.credits import CreditReason, Movement
 from ..domain.invoice import InvoiceStatus, PaymentStatus, SyncState
 from ..domain.lines import LineKind
+from .credits import CreditGrantIn
 from .schemas import MAX_BATCH, InvoiceItemIn, OrgIn, UsageEventIn
+from .subscriptions import PlanCancelIn, PlanChangeIn
 
 _ERROR = {
     "type": "object",
@@ -60,7 +63,8 @@ def _response_schemas() -> dict[str, Any]:
     invoice = {
         "id": _STRING, "number": _STRING, "org": _STRING, "period": _STRING, "period_start": _TIME,
         "period_end": _TIME, "status": _enum(InvoiceStatus), "currency": _STRING, "subtotal": money,
-        "credits": money, "total": money, "line_count": _INT, "created_at": _TIME, "updated_at": _TIME,
+        "credits": money, "total": money, "amount_due": money, "line_count": _INT, "created_at": _TIME,
+        "updated_at": _TIME,
         "finalized_at": _MAYBE_TIME, "due_at": _MAYBE_TIME, "voided_at": _MAYBE_TIME, "version": _INT,
         "payment_status": _enum(PaymentStatus),
         "sync": _object({"state": _enum(SyncState), "stripe_invoice_id": _MAYBE_STRING,
@@ -71,14 +75,25 @@ def _response_schemas() -> dict[str, Any]:
     view = {
         **invoice, "lines": {"type": "array", "items": _ref("Line")}, "as_of": _TIME,
         "breakdown": _object({"by_app": by_key, "by_category": by_key, "by_region": by_key}),
+        "credits_applied": money,
         # Only the open invoice of the current period has these.
         "month_to_date": money, "projected_total": money,
+        "credit_preview": _object({"balance": money, "would_apply": money, "balance_after": money,
+                                   "amount_due_after": money}),
     }
     result = _object({
         "index": _INT, "id": _MAYBE_STRING, "status": {"type": "string", "enum": ["accepted", "duplicate", "rejected"]},
         "invoice_id": _MAYBE_STRING, "line_id": _MAYBE_STRING, "late": {"type": "boolean"},
         "error": {"type": ["object", "null"]},
     })
+    grant = _object({"id": _STRING, "client_id": _MAYBE_STRING, "reason": _enum(CreditReason),
+                     "description": _STRING, "amount": money, "remaining": money, "granted_at": _TIME,
+                     "expires_at": _MAYBE_TIME})
+    entry = _object({"id": _STRING, "movement": _enum(Movement), "grant_id": _STRING, "amount": money, "at": _TIME,
+                     "invoice_id": _MAYBE_STRING})
+    held = _object({"family": _STRING, "plan": _STRING, "name": _STRING, "monthly_fee": money, "since": _TIME})
+    change = _object({"change_id": _STRING, "family": _STRING, "plan": _MAYBE_STRING, "effective_at": _TIME,
+                      "recorded_at": _TIME})
     month = _object({"period": _STRING, "invoice_count": _INT, "subtotal_cents": _INT, "credits_cents": _INT,
                      "total_cents": _INT})
     return {
@@ -95,7 +110,13 @@ def _response_schemas() -> dict[str, Any]:
             "price_version": _MAYBE_STRING,
         }),
         "Invoice": _object(invoice),
-        "InvoiceView": _object(view, optional=("month_to_date", "projected_total")),
+        "InvoiceView": _object(view, optional=("month_to_date", "projected_total", "credit_preview")),
+        "CreditGrant": grant,
+        "CreditStatement": _object({"org": _STRING, "balance": money, "granted": money, "applied": money,
+                                    "expired": money, "restored": money, "grants": {"type": "array", "items": grant},
+                                    "ledger": {"type": "array", "items": entry}}),
+        "Subscriptions": _object({"org": _STRING, "version": _INT, "subscriptions": {"type": "array", "items": held},
+                                  "changes": {"type": "array", "items": change}}),
         "InvoicePage": _object({"invoices": {"type": "array", "items": _ref("Invoice")},
                                 "next_cursor": _MAYBE_STRING}),
         "UsageResults": _object({"results": {"type": "array", "items": result},
@@ -158,7 +179,9 @@ def openapi_document() -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {"Error": _ERROR, "UsageEvent": _schema(UsageEventIn), "UsageBatch": batch,
-                        "Org": _schema(OrgIn), "InvoiceItem": _schema(InvoiceItemIn), **_response_schemas()},
+                        "Org": _schema(OrgIn), "InvoiceItem": _schema(InvoiceItemIn),
+                        "PlanChange": _schema(PlanChangeIn), "PlanCancel": _schema(PlanCancelIn),
+                        "CreditGrantRequest": _schema(CreditGrantIn), **_response_schemas()},
         },
         "security": [{"bearer": []}],
         "paths": {
@@ -186,6 +209,20 @@ def openapi_document() -> dict[str, Any]:
                                                                           params=[org, inv], errors=(409,))},
             "/v1/orgs/{org}/invoices/{invoice_id}/void": {"post": _op("Void an invoice", "Invoice",
                                                                       params=[org, inv], errors=(409,))},
+            "/v1/orgs/{org}/subscriptions": {
+                "get": _op("The org's plans now and every recorded change", "Subscriptions", params=[org]),
+                "post": _op("Subscribe or change plan from a moment (idempotent by change_id); recurring lines are "
+                            "prorated to the second", "Subscriptions", created=True, body="PlanChange",
+                            params=[org], errors=(409,)),
+            },
+            "/v1/orgs/{org}/subscriptions/cancel": {
+                "post": _op("Cancel a plan family from a moment (idempotent by change_id)", "Subscriptions",
+                            created=True, body="PlanCancel", params=[org], errors=(409,))},
+            "/v1/orgs/{org}/credits": {
+                "get": _op("Credit balance, grants and the ledger of movements", "CreditStatement", params=[org]),
+                "post": _op("Grant prepaid credit (idempotent by client_id)", "CreditGrant", created=True,
+                            body="CreditGrantRequest", params=[org], errors=(409,)),
+            },
             "/v1/reports/monthly-totals": {"get": _op("Totals by month", "MonthlyTotals", params=[
                 _query("from", month, True), _query("to", month, True),
                 _query("org", {"type": "string", "pattern": r"^[a-z0-9][a-z0-9-]{0,62}$"})])},

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from ..domain.invoice import Invoice
-from ..domain.lines import LineItem
+from ..domain.lines import LATE_KINDS, LineItem, LineKind
 from ..domain.money import Money
 from ..domain.periods import utc_iso
 from ..services.invoices import InvoiceView
@@ -118,7 +118,7 @@ def line_json(line: LineItem, currency: str) -> dict[str, Any]:
         "free_quantity": str(line.free_quantity),
         "amount": money(line.amount_cents, currency),
         "usage_period": line.usage_period,
-        "late": line.kind.value == "late_usage",
+        "late": line.kind in LATE_KINDS,
         "event_count": line.event_count,
         "first_usage_at": _iso(line.first_usage_at),
         "last_usage_at": _iso(line.last_usage_at),
@@ -140,6 +140,7 @@ def invoice_json(invoice: Invoice) -> dict[str, Any]:
         "subtotal": money(invoice.subtotal_cents, c),
         "credits": money(invoice.credits_cents, c),
         "total": money(invoice.total_cents, c),
+        "amount_due": money(invoice.total_cents, c),
         "line_count": invoice.line_count,
         "created_at": _iso(invoice.created_at),
         "updated_at": _iso(invoice.updated_at),
@@ -168,7 +169,16 @@ def view_json(view: InvoiceView) -> dict[str, Any]:
         "by_category": {k: money(v, c) for k, v in view.by_category.items()},
         "by_region": {k: money(v, c) for k, v in view.by_region.items()},
     }
+    body["credits_applied"] = money(-sum(line.amount_cents for line in view.lines
+                                         if line.kind is LineKind.CREDIT_APPLIED), c)
     body["as_of"] = _iso(view.as_of)
+    if view.credit_preview is not None:
+        preview = view.credit_preview
+        body["credit_preview"] = {
+            "balance": money(preview.balance_cents, c), "would_apply": money(preview.would_apply_cents, c),
+            "balance_after": money(preview.balance_after_cents, c),
+            "amount_due_after": money(preview.amount_due_after_cents, c),
+        }
     if view.projected_total_cents is not None:
         body["month_to_date"] = money(view.totals.total_cents, c)
         body["projected_total"] = money(view.projected_total_cents, c)

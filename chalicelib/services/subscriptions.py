@@ -61,6 +61,9 @@ class SubscriptionService:
         self.subscriptions = subscriptions or SubscriptionRepository()
         self.invoices = invoices or InvoiceRepository()
 
+    def timeline(self, org: str) -> Timeline | None:
+        return self.subscriptions.get(org)
+
     def change(self, org: str, change_id: str, family: str | None, plan: str | None, effective_at: datetime,
                now: datetime) -> tuple[Timeline, bool]:
         """Subscribe or change plan (`plan`), or cancel (`plan` None, `family` given), from `effective_at`."""

@@ -11,7 +11,7 @@ from chalicelib.domain.errors import UnknownMeter, UnknownRegion, ValidationFail
 from chalicelib.domain.lines import LineItem, LineKind, price_lines, tiered_value, totals, usage_line_id
 from chalicelib.domain.money import Money, cents_from_dollars
 from chalicelib.domain.periods import Period
-from chalicelib.domain.pricebook import Tier, quote
+from chalicelib.domain.pricebook import Tier, plan_for, quote
 
 NOV = Period(2026, 11)
 D = Decimal
@@ -114,9 +114,15 @@ def test_late_usage_has_its_own_line():
     assert usage_line_id(q, "web", "iad", "2026-10", True) == usage_line_id(q, "web", "iad", "2026-10", True)
 
 
-def test_categories():
-    assert quote("support_plan", None, {"plan": "standard"}, NOV).category is Category.SUPPORT
-    assert quote("support_plan", None, {"plan": "standard"}, NOV).recurring
+def test_support_plans_are_subscriptions_not_usage():
+    with pytest.raises(UnknownMeter):
+        quote("support_plan", None, {"plan": "standard"}, NOV)
+    plan, version = plan_for("support-premium", NOV)
+    assert (plan.family, plan.category, plan.monthly_fee) == ("support", Category.SUPPORT, D("199.00"))
+    assert version == "2026-01"
+    assert plan_for("support-standard", NOV)[0].monthly_fee == D("29.00")
+    with pytest.raises(ValidationFailed):
+        plan_for("support-gold", NOV)
 
 
 quantities = st.decimals(min_value=D("0.000001"), max_value=D("100000"), places=6, allow_nan=False)
