@@ -53,7 +53,7 @@ def _describe(charge: RecurringCharge) -> str:
 
 
 def _late_label(period: Period) -> str:
-    return f"Plan change for {period}: "
+    return f"Late plan change for {period}: "
 
 
 def _line(charge: RecurringCharge, amount_cents: int, late: bool) -> LineItem:

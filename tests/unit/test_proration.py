@@ -101,7 +101,7 @@ def test_a_period_changed_after_it_was_invoiced_sums_to_its_new_charges_over_all
         billed = recurring_lines(period, charges_for(period, segments(before), plan_for), [], late=False)
         late = recurring_lines(period, charges_for(period, segments(after), plan_for), billed, late=True)
         assert all(line.kind is LineKind.LATE_RECURRING for line in late)
-        assert all(line.description.startswith(f"Plan change for {period}") or
+        assert all(line.description.startswith(f"Late plan change for {period}") or
                    line.description.startswith(f"Reversal for {period}") for line in late)
         wanted = {c.line_id: c.amount_cents for c in charges_for(period, segments(after), plan_for)}
         net: dict[str, int] = defaultdict(int)
