@@ -119,17 +119,18 @@ class SubscriptionService:
         held = segments(timeline.changes)
         first = max(Period.of(min(c.effective_at for c in timeline.changes)),
                     Period.of(now - 2 * self.settings.late_usage_window))
-        last = Period.of(now)
         router = InvoiceRouter(self.invoices, now, self.settings.finalize_grace)
-        stored = {p: self.invoices.get(timeline.org, invoice_id_for(p)) for p in _periods(first, last.next())}
+        stored = {p: self.invoices.get(timeline.org, invoice_id_for(p)) for p in _periods(first, Period.of(now).next())}
         drafts = _Drafts({}, {})
         for invoice in stored.values():
             if invoice is not None and invoice.status is InvoiceStatus.DRAFT:
                 drafts.want(invoice, [])  # a draft no period needs lines on must lose any it carries
+        # Every period up to now, and up to the latest open draft (next month's, when this one closed early).
+        last = max([Period.of(now), *(invoice.period for invoice in drafts.invoices.values())])
         frozen_lines: dict[str, list[LineItem]] = {}
         for period in _periods(first, last):
             charges = charges_for(period, held, plan_for)
-            billed = [line for later in _periods(period, last.next())
+            billed = [line for later in _periods(period, last)
                       for line in self._frozen_lines(stored.get(later), frozen_lines)
                       if line.usage_period == str(period)]
             if not recurring_lines(period, charges, billed, late=True):

@@ -167,3 +167,20 @@ def test_a_cancel_stops_the_fee_from_that_second_and_a_later_plan_starts_it_agai
     assert invoice(api, admin, org)["total"]["cents"] == share(2900, 10 * 86400) * 2
     read = api.http.get(f"/v1/orgs/{org}/subscriptions", headers=bearer(admin)).json_body
     assert [s["since"] for s in read["subscriptions"]] == ["2026-11-21T00:00:00.000000Z"]
+
+
+def test_closing_a_month_early_keeps_next_months_draft_carrying_its_fee(api, org, tokens, pinned_clock):
+    from chalicelib.config import settings
+    from chalicelib.services.subscriptions import SubscriptionService
+
+    admin = tokens["admin"]
+    pinned_clock.now = datetime(2026, 11, 15, tzinfo=UTC)
+    assert change(api, admin, org, "start", "support-standard", "2026-11-01T00:00:00Z").status_code == 201
+    SubscriptionService(settings()).materialize(org, datetime(2026, 12, 1, 0, 30, tzinfo=UTC))  # December opens
+    assert recurring(invoice(api, admin, org, DEC)) == {"Support plan: standard · 2026-12": ("recurring", 2900)}
+
+    pinned_clock.now = datetime(2026, 11, 30, 18, tzinfo=UTC)  # a finalize that runs as of an earlier moment
+    closed = api.http.post(f"/v1/orgs/{org}/invoices/{NOV}/finalize", headers=bearer(admin))
+
+    assert closed.status_code == 200 and closed.json_body["total"]["cents"] == 2900
+    assert recurring(invoice(api, admin, org, DEC)) == {"Support plan: standard · 2026-12": ("recurring", 2900)}
