@@ -1,6 +1,7 @@
 """`make demo`: the local stack end to end.
 
-Three organisations, a month of usage over HTTP (with resends and late usage), a credit,
+Three organisations, a month of usage over HTTP (with resends and late usage), support plans
+(acme upgrading mid-month), a goodwill credit, a promotional credit spent over two months,
 finalize, the Stripe sync through stream → queue → worker, each invoice beside its Stripe
 copy, and a reconciliation verdict. Exits 0 only if every invoice matched Stripe to the cent.
 """
@@ -19,6 +20,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from chalicelib.domain.money import Money
+from devstack.demo_billing import PROMOTION_CENTS, last_month_with_promotion, print_credit_preview, subscribe
 from devstack.stack import LocalStack
 
 ORGS = {"acme": "Acme Robotics", "globex": "Globex Streaming", "initech": "Initech Labs"}
@@ -26,7 +29,7 @@ console = Console()
 
 
 def simulated_events(org: str, now: datetime, rnd: random.Random, samples: int) -> list[dict[str, Any]]:
-    """Hourly records since the start of the month: machines, volumes, egress, IPs, certificates, support."""
+    """Hourly records since the start of the month: machines, volumes, egress, IPs, certificates."""
     start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     hours = max(1, int((now - start).total_seconds() // 3600))
     step = max(1, hours // samples)  # keep the demo quick: `samples` records per meter, each covering `step` hours
@@ -54,8 +57,6 @@ def simulated_events(org: str, now: datetime, rnd: random.Random, samples: int) 
                    "timestamp": first})
     events.append({"id": "wildcard", "org": org, "app": "web", "meter": "certificate_wildcard", "quantity": 1,
                    "timestamp": first})
-    events.append({"id": "support", "org": org, "app": "account", "meter": "support_plan", "quantity": 1,
-                   "attributes": {"plan": "standard"}, "timestamp": first})
     return events
 
 
@@ -104,16 +105,17 @@ def print_side_by_side(ours: dict[str, Any], theirs: dict[str, Any] | None) -> b
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for line in ours["lines"]:
         cents = stripe_lines.get(line["id"])
-        theirs_text = "-" if cents is None else f"${cents / 100:,.2f}"
+        theirs_text = "-" if cents is None else Money(cents).display()
         table.add_row(line["category"], line["description"], f"{line['display_quantity']} {line['display_unit']}",
                       line["amount"]["display"], theirs_text)
     total_theirs = None if theirs is None else theirs["total"]
+    settled = "open" if ours["total"]["cents"] else "paid"  # Stripe settles an invoice with nothing due at once
     table.add_row("", "[bold]total[/]", "", f"[bold]{ours['total']['display']}[/]",
                   "-" if total_theirs is None else f"[bold]${total_theirs / 100:,.2f}[/]")
     console.print(table)
     same_lines = all(stripe_lines.get(line["id"]) == line["amount"]["cents"] for line in ours["lines"])
     return theirs is not None and total_theirs == ours["total"]["cents"] and same_lines \
-        and len(stripe_lines) == len(ours["lines"]) and theirs["status"] == "open"
+        and len(stripe_lines) == len(ours["lines"]) and theirs["status"] == settled
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         for org, name in ORGS.items():
             post(f"{api}/v1/orgs/{org}", admin, {"name": name, "email": f"billing@{org}.test"},
                  method="PUT").raise_for_status()
+        last_month = last_month_with_promotion("initech", now, console)
+        subscribe(api, admin, "acme", now, upgrade=True, console=console)
+        subscribe(api, admin, "globex", now, upgrade=False, console=console)
         batches = []
         for org in ORGS:
             events = simulated_events(org, now, rnd, args.samples)
@@ -145,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                 progress.advance(task)
         console.print(f"usage: {counts}")
         print_invoice(get(f"{api}/v1/orgs/acme/invoices/upcoming", admin))
+        print_credit_preview(get(f"{api}/v1/orgs/initech/invoices/upcoming", admin), console)
 
         invoice_ids = {}
         for org in ORGS:
@@ -166,25 +172,34 @@ def main(argv: list[str] | None = None) -> int:
             while datetime.now(UTC) < deadline:
                 stack.runner.run_until_idle(60)
                 states = [get(f"{api}/v1/orgs/{o}/invoices/{i}", admin)["sync"]["state"]
-                          for o, i in invoice_ids.items()]
+                          for o, i in [*invoice_ids.items(), ("initech", last_month)]]
                 if all(state in ("synced", "failed") for state in states):
                     break
-        matched = 0
-        for org, invoice_id in invoice_ids.items():
-            ours = get(f"{api}/v1/orgs/{org}/invoices/{invoice_id}", admin)
+        matched, shown = 0, {}
+        for org, invoice_id in [("initech", last_month), *invoice_ids.items()]:
+            ours = shown[(org, invoice_id)] = get(f"{api}/v1/orgs/{org}/invoices/{invoice_id}", admin)
             if print_side_by_side(ours, stripe_copy(stack, ours["sync"]["stripe_invoice_id"])):
                 matched += 1
+        upgraded = {line["kind"] for line in shown[("acme", invoice_ids["acme"])]["lines"]
+                    if line["category"] == "support"} == {"recurring"} and sum(
+            line["category"] == "support" for line in shown[("acme", invoice_ids["acme"])]["lines"]) == 3
+        promotion = [shown[("initech", i)]["credits_applied"]["cents"] for i in (last_month, invoice_ids["initech"])]
+        console.print(f"acme's support upgrade: {'credited and charged to the second' if upgraded else 'MISSING'}; "
+                      f"initech's promotion spent over two months: {promotion[0] / 100:,.2f} + "
+                      f"{promotion[1] / 100:,.2f} of {PROMOTION_CENTS / 100:,.2f}")
         from chalicelib.domain.periods import Period
         from chalicelib.services.reconcile import check_period
         from chalicelib.services.sync_worker import default_gateway
 
         report = check_period(Period.of(now), default_gateway(), datetime.now(UTC))
+        report = check_period(Period.of(now).previous(), default_gateway(), datetime.now(UTC), report)
         ours_matched = [name for name in report.matched if name.split("/")[0] in ORGS]
         console.print(f"reconciliation: {len(ours_matched)} matched, {len(report.mismatched)} mismatched, "
                       f"{len(report.unchecked)} unchecked")
-        ok = (counts["rejected"] == 0 and counts["duplicate"] > 0 and late_answer["late"]
-              and matched == len(ORGS) and len(ours_matched) == len(ORGS) and not report.mismatched)
-    console.print(f"demo {'passed' if ok else 'FAILED'}: {matched} of {len(ORGS)} invoices synced to Stripe and "
+        ok = (counts["rejected"] == 0 and counts["duplicate"] > 0 and late_answer["late"] and upgraded
+              and all(promotion) and sum(promotion) == PROMOTION_CENTS
+              and matched == len(shown) and len(ours_matched) == len(shown) and not report.mismatched)
+    console.print(f"demo {'passed' if ok else 'FAILED'}: {matched} of {len(shown)} invoices synced to Stripe and "
                   f"matched to the cent")
     return 0 if ok else 1
 

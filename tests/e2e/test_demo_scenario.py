@@ -12,6 +12,9 @@ def test_demo_scenario_reconciles_every_invoice():
                             capture_output=True, text=True, timeout=600)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
-    assert "reconciliation: 3 matched, 0 mismatched, 0 unchecked" in output
-    assert "demo passed: 3 of 3 invoices synced to Stripe and matched to the cent" in output
+    assert "reconciliation: 4 matched, 0 mismatched, 0 unchecked" in output
+    assert "demo passed: 4 of 4 invoices synced to Stripe and matched to the cent" in output
     assert "late=True" in output
+    assert "acme upgraded its support plan" in output
+    assert "acme's support upgrade: credited and charged to the second" in output
+    assert "initech's promotion spent over two months" in output
