@@ -47,6 +47,14 @@ ROUTES = [
     Route("void_invoice", "POST", "/v1/orgs/{org}/invoices/{invoice}/void", ADMIN),
     Route("monthly_totals_of_org", "GET", f"/v1/reports/monthly-totals?{MONTHS}&org={{org}}", READERS),
     Route("monthly_totals_of_all", "GET", f"/v1/reports/monthly-totals?{MONTHS}", ADMIN),
+    Route("get_subscriptions", "GET", "/v1/orgs/{org}/subscriptions", READERS),
+    Route("change_plan", "POST", "/v1/orgs/{org}/subscriptions", ADMIN,
+          {"change_id": "sec-plan", "plan": "support-premium"}),
+    Route("cancel_plan", "POST", "/v1/orgs/{org}/subscriptions/cancel", ADMIN,
+          {"change_id": "sec-cancel", "family": "support"}),
+    Route("grant_credit", "POST", "/v1/orgs/{org}/credits", ADMIN,
+          {"client_id": "sec-grant", "amount_cents": 100, "reason": "goodwill", "description": "sorry"}),
+    Route("get_credits", "GET", "/v1/orgs/{org}/credits", READERS),
 ]
 
 # Who knocks, and what the answer must be when the route does not let them in.
