@@ -11,8 +11,9 @@ from chalicelib import clock
 from chalicelib.api import schemas
 from chalicelib.api.auth import ADMIN, USAGE_WRITE, Principal, authenticate, org_read
 from chalicelib.api.errors import ApiError, with_errors
+from chalicelib.api.fallbacks import answer_what_no_route_serves
 from chalicelib.api.openapi import openapi_document
-from chalicelib.api.requests import path_id, path_org, query_int, usage_batch
+from chalicelib.api.requests import path_id, path_org, query_cursor, query_int, usage_batch
 from chalicelib.config import Settings, settings
 from chalicelib.domain.lines import LineKind
 from chalicelib.domain.periods import Period
@@ -29,7 +30,8 @@ from chalicelib.storage.orgs import OrgRepository
 from chalicelib.storage.tokens import TokenRepository
 
 app = Chalice(app_name="usage-invoicing")
-# Chalice would answer other media types itself, outside our error envelope: accept all, check in body().
+# Chalice would answer other media types itself, outside our error envelope: accept all, check in body()
+# (reads take no body, so they ignore the media type).
 ANY_MEDIA = ["*/*"]
 _bound: list[Settings] = []
 
@@ -59,7 +61,7 @@ def profile_or_404(org: str) -> Any:
     return profile
 
 
-@app.route("/v1/openapi.json", methods=["GET"])
+@app.route("/v1/openapi.json", methods=["GET"], content_types=ANY_MEDIA)
 def openapi() -> dict[str, Any]:
     return openapi_document()
 
@@ -74,7 +76,7 @@ def put_org(org: str) -> Response:
     return Response(schemas.org_json(profile), status_code=201 if created else 200)
 
 
-@app.route("/v1/orgs/{org}", methods=["GET"])
+@app.route("/v1/orgs/{org}", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def get_org(org: str) -> dict[str, Any]:
     ready()
@@ -96,18 +98,18 @@ def post_usage() -> Response:
     return Response(payload, status_code=200)
 
 
-@app.route("/v1/orgs/{org}/invoices", methods=["GET"])
+@app.route("/v1/orgs/{org}/invoices", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def list_invoices(org: str) -> dict[str, Any]:
     ready()
     principal().require(org_read(org))
     params = app.current_request.query_params or {}
     limit = query_int(params, "limit", 20, 1, 100)
-    invoices, cursor = InvoiceService().invoices.page(path_org(org), limit, params.get("cursor"))
+    invoices, cursor = InvoiceService().invoices.page(path_org(org), limit, query_cursor(params))
     return {"invoices": [schemas.invoice_json(i) for i in invoices], "next_cursor": cursor}
 
 
-@app.route("/v1/orgs/{org}/invoices/upcoming", methods=["GET"])
+@app.route("/v1/orgs/{org}/invoices/upcoming", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def upcoming_invoice(org: str) -> dict[str, Any]:
     ready()
@@ -116,7 +118,7 @@ def upcoming_invoice(org: str) -> dict[str, Any]:
     return schemas.view_json(InvoiceService().upcoming(org, profile.currency, clock.now()))
 
 
-@app.route("/v1/orgs/{org}/invoices/{invoice_id}", methods=["GET"])
+@app.route("/v1/orgs/{org}/invoices/{invoice_id}", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def get_invoice(org: str, invoice_id: str) -> dict[str, Any]:
     ready()
@@ -129,9 +131,10 @@ def get_invoice(org: str, invoice_id: str) -> dict[str, Any]:
 def add_invoice_item(org: str, invoice_id: str) -> Response:
     ready()
     principal().require(ADMIN)
+    org, invoice_id = path_org(org), path_id(invoice_id)  # no such invoice (404) before a bad body (422)
     data = schemas.InvoiceItemIn.model_validate(body())
     kind = LineKind.CREDIT if data.kind == "credit" else LineKind.ONE_OFF
-    line, created = InvoiceService().add_item(path_org(org), path_id(invoice_id), data.client_id, kind,
+    line, created = InvoiceService().add_item(org, invoice_id, data.client_id, kind,
                                               data.amount_cents, data.description, clock.now())
     return Response(schemas.line_json(line, "usd"), status_code=201 if created else 200)
 
@@ -153,7 +156,7 @@ def void_invoice(org: str, invoice_id: str) -> dict[str, Any]:
     return schemas.invoice_json(InvoiceService().void(path_org(org), path_id(invoice_id), clock.now()))
 
 
-@app.route("/v1/reports/monthly-totals", methods=["GET"])
+@app.route("/v1/reports/monthly-totals", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def monthly_totals() -> dict[str, Any]:
     ready()
@@ -210,7 +213,7 @@ def sync_invoices(event: Any) -> dict[str, Any]:
 def stripe_webhook() -> dict[str, Any]:
     current = ready()
     request = app.current_request
-    outcome = handle_webhook(request.raw_body or b"", request.headers.get("stripe-signature", ""),
+    outcome = handle_webhook(schemas.capped(request.raw_body), request.headers.get("stripe-signature", ""),
                              current.stripe_webhook_secret, clock.now())
     return {"received": True, "outcome": outcome}
 
@@ -224,3 +227,7 @@ def reconcile(event: Any) -> dict[str, Any]:
     for period in (Period.of(now).previous(), Period.of(now)):
         check_period(period, default_gateway(), now, report)
     return asdict(report)
+
+
+# Keep last: every other method of each route above answers 405, every other path 404, in the envelope.
+answer_what_no_route_serves(app)

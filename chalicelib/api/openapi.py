@@ -137,7 +137,7 @@ def _query(name: str, schema: dict[str, Any], required: bool = False) -> dict[st
 def openapi_document() -> dict[str, Any]:
     org = _path("org", r"^[a-z0-9][a-z0-9-]{0,62}$")
     inv = _path("invoice_id", r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
-    month = {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$"}
+    month = {"type": "string", "pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$"}
     batch = {
         "type": "object", "additionalProperties": False, "required": ["events"],
         "properties": {"events": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": _ref("UsageEvent")}},

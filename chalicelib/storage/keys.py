@@ -32,7 +32,7 @@ class UnsafeKeyPart(ValueError):
 
 
 def safe(part: str) -> str:
-    if not SAFE_PART.match(part):
+    if not SAFE_PART.fullmatch(part):  # not match: its `$` also matches before a trailing newline
         raise UnsafeKeyPart(f"unsafe key part {part!r}")
     return part
 
