@@ -81,11 +81,17 @@ Timestamp = Annotated[
 
 
 _PRINTABLE = AfterValidator(_printable)
+_PRINTABLE_RULE = ("Any script; no control characters, bidirectional or zero-width formatting (ZWJ and ZWNJ"
+                   " excepted), line separators, private-use or unassigned code points.")
 # Names and descriptions: what a person reads on the invoice, in any script.
-DisplayText = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True), _PRINTABLE]
-AttributeValue = Annotated[str, StringConstraints(max_length=100), _PRINTABLE]
+DisplayText = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True), _PRINTABLE,
+                        Field(description=f"1 to 200 characters, surrounding spaces removed. {_PRINTABLE_RULE}")]
+AttributeValue = Annotated[str, StringConstraints(max_length=100), _PRINTABLE,
+                           Field(description=f"Up to 100 characters. {_PRINTABLE_RULE} attributes.memory_mb is"
+                                             " ASCII digits only (\"512\").")]
 
 # Plain ASCII so Stripe, mail servers and people read it alike (the HTML form rule, with a dot in the domain).
 EMAIL_PATTERN = (r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                  r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
-Email = Annotated[str, StringConstraints(max_length=254, pattern=EMAIL_PATTERN)]
+Email = Annotated[str, StringConstraints(max_length=254, pattern=EMAIL_PATTERN),
+                  Field(description="An ASCII address with a dotted domain: billing+acme@example.com.")]

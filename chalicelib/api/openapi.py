@@ -148,13 +148,18 @@ def openapi_document() -> dict[str, Any]:
         "parameters": [{"name": "Stripe-Signature", "in": "header", "required": True, "schema": _STRING}],
         # Stripe sends JSON, but the signature covers the raw bytes, so the media type is not checked.
         "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
-        "responses": {"200": _json("OK", _ref("WebhookReceipt")),
-                      "409": _json("Error", _ref("Error")), "422": _json("Error", _ref("Error"))},
+        # 400: not signed by Stripe within 5 minutes of our clock (either way), not plain JSON, or not an event's shape.
+        "responses": {"200": _json("OK", _ref("WebhookReceipt")), "400": _json("Error", _ref("Error")),
+                      "409": _json("Error", _ref("Error")), "413": _json("Error", _ref("Error"))},
     }
     return {
         "openapi": "3.1.0",
         "info": {"title": "Usage invoicing API", "version": "1.0.0",
-                 "description": "Record usage, read invoices as they are built, and report monthly totals."},
+                 "description": "Record usage, read invoices as they are built, and report monthly totals. Every"
+                                " error, 4xx or 5xx, is {\"error\": {\"code\", \"message\", \"details\"}}: a"
+                                " method a path does not take is 405 with an Allow header, an unknown path 404."
+                                " Bodies are UTF-8 JSON of at most 1,000,000 bytes, nested at most 32 deep,"
+                                " without duplicate keys, NaN or Infinity."},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {"Error": _ERROR, "UsageEvent": _schema(UsageEventIn), "UsageBatch": batch,
