@@ -138,9 +138,12 @@ def openapi_document() -> dict[str, Any]:
     org = _path("org", r"^[a-z0-9][a-z0-9-]{0,62}$")
     inv = _path("invoice_id", r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
     month = {"type": "string", "pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$"}
+    # An element that is not a valid UsageEvent does not make the batch invalid: it is answered `rejected` on its
+    # own and the others are recorded (422 only when every one is rejected). So any element is valid here.
+    event = {"anyOf": [_ref("UsageEvent"), {"description": "Anything else is answered `rejected`, alone."}]}
     batch = {
         "type": "object", "additionalProperties": False, "required": ["events"],
-        "properties": {"events": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": _ref("UsageEvent")}},
+        "properties": {"events": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": event}},
     }
     webhook = {
         "summary": "Stripe's payment events, verified by their signature instead of a bearer token",
