@@ -175,7 +175,7 @@ def _memory_mb(raw: str | None, included: int) -> int:
     if raw is None:
         return included
     if not _WHOLE_MB.fullmatch(raw):
-        raise ValidationFailed("attributes.memory_mb must be a whole number of MB")
+        raise ValidationFailed("attributes.memory_mb must be a whole number of MB in ASCII digits (\"512\")")
     memory = int(raw)
     if memory < included or memory > MAX_MACHINE_MEMORY_MB or memory % MEMORY_STEP_MB:
         raise ValidationFailed(
