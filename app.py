@@ -23,7 +23,7 @@ from chalicelib.services.invoices import InvoiceService
 from chalicelib.services.reconcile import check_period, requeue_stale
 from chalicelib.services.reports import monthly_report
 from chalicelib.services.sync_worker import QueueMessage, changes_needing_sync, default_gateway, process_messages
-from chalicelib.services.usage import record_usage
+from chalicelib.services.usage import STATUSES, record_usage
 from chalicelib.services.webhooks import handle_webhook
 from chalicelib.storage.orgs import OrgRepository
 from chalicelib.storage.tokens import TokenRepository
@@ -88,7 +88,7 @@ def post_usage() -> Response:
     current = ready()
     principal().require(USAGE_WRITE)
     results = record_usage(usage_batch(body()), clock.now(), current)
-    counts = {status: sum(r.status == status for r in results) for status in ("accepted", "duplicate", "rejected")}
+    counts = {status: sum(r.status == status for r in results) for status in STATUSES}
     payload = {"results": [asdict(r) for r in results], "counts": counts}
     if counts["rejected"] == len(results):
         raise ApiError(422, "all_events_rejected", "no event in the batch was valid", payload)

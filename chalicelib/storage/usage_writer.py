@@ -72,6 +72,7 @@ class Placement:
     timestamp: datetime
     target: LineTarget
     expires_at: int
+    digest: str  # content fingerprint, kept in the dedup record so a differing resend is told apart
 
 
 @dataclass
@@ -224,6 +225,7 @@ def _transact(
             record = EventRecord(
                 keys.event_pk(p.org, p.event_id), keys.EVENT_SK,
                 invoice_id=p.target.invoice_id, line_id=p.target.line_id, expires_at=p.expires_at,
+                digest=p.digest,
             )
             tx.save(record, condition=EventRecord.pk.does_not_exist())
         for line in lines:
@@ -275,10 +277,19 @@ def _line_actions(line: _LineSum, now: datetime) -> list[Any]:
     return actions
 
 
-def dedup_records(keys_wanted: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
-    """Where already-counted events landed: (org, event id) → (invoice id, line id)."""
-    found: dict[tuple[str, str], tuple[str, str]] = {}
+@dataclass(frozen=True)
+class Counted:
+    """What the dedup record of an already-counted event says."""
+
+    invoice_id: str
+    line_id: str
+    digest: str | None  # None: written before content fingerprints were kept
+
+
+def dedup_records(keys_wanted: list[tuple[str, str]]) -> dict[tuple[str, str], Counted]:
+    """Where already-counted events landed, and their content fingerprint: (org, event id) → Counted."""
+    found: dict[tuple[str, str], Counted] = {}
     wanted = {keys.event_pk(org, event_id): (org, event_id) for org, event_id in keys_wanted}
     for record in EventRecord.batch_get([(pk, keys.EVENT_SK) for pk in wanted], consistent_read=True):
-        found[wanted[record.pk]] = (record.invoice_id, record.line_id)
+        found[wanted[record.pk]] = Counted(record.invoice_id, record.line_id, record.digest)
     return found
