@@ -103,7 +103,7 @@ def list_invoices(org: str) -> dict[str, Any]:
     principal().require(org_read(org))
     params = app.current_request.query_params or {}
     limit = query_int(params, "limit", 20, 1, 100)
-    invoices, cursor = InvoiceService().invoices.page(path_org(org), limit, params.get("cursor"))
+    invoices, cursor = InvoiceService().page(path_org(org), limit, params.get("cursor"), clock.now())
     return {"invoices": [schemas.invoice_json(i) for i in invoices], "next_cursor": cursor}
 
 

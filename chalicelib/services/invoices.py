@@ -80,6 +80,17 @@ class InvoiceService:
             raise NotFound(f"invoice {invoice_id} not found for {org}")
         return invoice
 
+    def page(self, org: str, limit: int, cursor: str | None, now: datetime) -> tuple[list[Invoice], str | None]:
+        """A page of the org's invoices, newest first, each with the figures its own view shows: an open
+        invoice's header holds no amounts (they are priced live), so those are priced here too."""
+        invoices, next_cursor = self.invoices.page(org, limit, cursor)
+        return [self._current(invoice, now) for invoice in invoices], next_cursor
+
+    def _current(self, invoice: Invoice, now: datetime) -> Invoice:
+        if invoice.status not in (InvoiceStatus.DRAFT, InvoiceStatus.FINALIZING):
+            return invoice
+        return build_view(invoice, self.invoices.lines(invoice.org, invoice.id), now).invoice
+
     def view(self, org: str, invoice_id: str, now: datetime) -> InvoiceView:
         invoice = self.require(org, invoice_id)
         return build_view(invoice, self.invoices.lines(org, invoice.id), now)
