@@ -185,3 +185,30 @@ def test_a_dedup_record_written_before_digests_were_kept_matches_any_resend(api,
 
     [result] = response.json_body["results"]
     assert (result["status"], result["invoice_id"], result["line_id"]) == ("duplicate", NOV, line_id)
+
+
+def test_the_largest_batch_over_many_lines_and_one_busy_line_counts_each_event_once(api, org, tokens, pinned_clock,
+                                                                                 store):
+    """500 events: 300 on one line (more than one transaction holds, so its transactions run one after the
+    other) and 200 on lines of their own (their transactions run at the same time)."""
+    regions = ("iad", "sjc", "fra", "nrt", "gru", "syd", "jnb", "bom")
+    busy = [usage_event(org, f"busy-{i}", quantity="1.5", timestamp=f"2026-11-15T{i % 12:02d}:00:00Z")
+            for i in range(300)]
+    spread = [usage_event(org, f"spread-{i}", app=f"app{i // 8:02d}", region=regions[i % 8], quantity="2")
+              for i in range(200)]
+
+    first = post_usage(api, tokens["usage"], busy + spread)
+    again = post_usage(api, tokens["usage"], spread[:100] + busy[:200] + spread[100:] + busy[200:])
+
+    assert first.json_body["counts"] == {"accepted": 500, "duplicate": 0, "conflict": 0, "rejected": 0}
+    assert again.json_body["counts"] == {"accepted": 0, "duplicate": 500, "conflict": 0, "rejected": 0}
+    lines = store.lines(org, NOV)
+    assert len(lines) == 201
+    busy_line = lines[first.json_body["results"][0]["line_id"]]
+    assert (busy_line.quantity, busy_line.event_count) == (D(450), 300)
+    assert sum(line.quantity for line in lines.values()) == D(450) + D(400)
+    assert all(line.event_count == 1 for line in lines.values() if line is not busy_line)
+    view = api.http.get(f"/v1/orgs/{org}/invoices/{NOV}", headers=bearer(tokens["admin"])).json_body
+    [busy_view] = [line for line in view["lines"] if line["id"] == busy_line.id]
+    assert (busy_view["first_usage_at"], busy_view["last_usage_at"]) == ("2026-11-15T00:00:00.000000Z",
+                                                                         "2026-11-15T11:00:00.000000Z")
