@@ -24,7 +24,7 @@ from chalicelib.services.invoices import InvoiceService
 from chalicelib.services.reconcile import check_period, requeue_stale
 from chalicelib.services.reports import monthly_report
 from chalicelib.services.sync_worker import QueueMessage, changes_needing_sync, default_gateway, process_messages
-from chalicelib.services.usage import record_usage
+from chalicelib.services.usage import STATUSES, record_usage
 from chalicelib.services.webhooks import handle_webhook
 from chalicelib.storage.orgs import OrgRepository
 from chalicelib.storage.tokens import TokenRepository
@@ -90,7 +90,7 @@ def post_usage() -> Response:
     current = ready()
     principal().require(USAGE_WRITE)
     results = record_usage(usage_batch(body()), clock.now(), current)
-    counts = {status: sum(r.status == status for r in results) for status in ("accepted", "duplicate", "rejected")}
+    counts = {status: sum(r.status == status for r in results) for status in STATUSES}
     payload = {"results": [asdict(r) for r in results], "counts": counts}
     if counts["rejected"] == len(results):
         raise ApiError(422, "all_events_rejected", "no event in the batch was valid", payload)
@@ -105,7 +105,7 @@ def list_invoices(org: str) -> dict[str, Any]:
     principal().require(org_read(org))
     params = app.current_request.query_params or {}
     limit = query_int(params, "limit", 20, 1, 100)
-    invoices, cursor = InvoiceService().invoices.page(path_org(org), limit, query_cursor(params))
+    invoices, cursor = InvoiceService().page(path_org(org), limit, query_cursor(params), clock.now())
     return {"invoices": [schemas.invoice_json(i) for i in invoices], "next_cursor": cursor}
 
 

@@ -75,7 +75,8 @@ def _response_schemas() -> dict[str, Any]:
         "month_to_date": money, "projected_total": money,
     }
     result = _object({
-        "index": _INT, "id": _MAYBE_STRING, "status": {"type": "string", "enum": ["accepted", "duplicate", "rejected"]},
+        "index": _INT, "id": _MAYBE_STRING,
+        "status": {"type": "string", "enum": ["accepted", "duplicate", "conflict", "rejected"]},
         "invoice_id": _MAYBE_STRING, "line_id": _MAYBE_STRING, "late": {"type": "boolean"},
         "error": {"type": ["object", "null"]},
     })
@@ -99,7 +100,8 @@ def _response_schemas() -> dict[str, Any]:
         "InvoicePage": _object({"invoices": {"type": "array", "items": _ref("Invoice")},
                                 "next_cursor": _MAYBE_STRING}),
         "UsageResults": _object({"results": {"type": "array", "items": result},
-                                 "counts": _object({"accepted": _INT, "duplicate": _INT, "rejected": _INT})}),
+                                 "counts": _object({"accepted": _INT, "duplicate": _INT, "conflict": _INT,
+                                                   "rejected": _INT})}),
         "MonthlyTotals": _object({"months": {"type": "array", "items": month}, "currency": _STRING,
                                   "items_read": _INT}),
         "WebhookReceipt": _object({"received": {"type": "boolean"}, "outcome": _STRING}),

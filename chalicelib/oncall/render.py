@@ -126,7 +126,8 @@ def letter_view(letter: DeadLetter) -> RenderableType:
 
 
 def replay_view(report: ReplayReport) -> RenderableType:
-    done = {ReplayAction.RESYNC: "resynced", ReplayAction.MOVE: "moved", ReplayAction.SKIP: "left in DLQ"}
+    done = {ReplayAction.RESYNC: "resynced", ReplayAction.MOVE: "moved", ReplayAction.SKIP: "left in DLQ",
+            ReplayAction.DROP: "dropped (invoice replayed once)"}
     table = Table("message id", "invoice", "action", "why", "sync state",
                   title=f"Replay ({report.method}{', dry run: nothing changed' if report.dry_run else ''})")
     for outcome in report.outcomes:

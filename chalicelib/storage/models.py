@@ -166,6 +166,7 @@ class EventRecord(BaseItem):
     invoice_id = UnicodeAttribute()
     line_id = UnicodeAttribute()
     expires_at = NumberAttribute()  # epoch seconds, the table's TTL attribute
+    digest = UnicodeAttribute(null=True)  # the event's content fingerprint; absent on records written before it
 
 
 class TokenItem(BaseItem):

@@ -285,6 +285,12 @@ def test_worker_timeout_comes_from_the_resources_stack(packaged: Packaged) -> No
     assert timeout == {"Fn::ImportValue": {"Fn::Sub": "${ResourcesStackName}-WorkerTimeoutSeconds"}}
 
 
+def test_api_function_gives_up_before_api_gateway_does(packaged: Packaged) -> None:
+    # API Gateway's integration timeout is 29 s; the largest request takes 2 s at most (make bench).
+    timeout = packaged.resource("APIHandler")["Properties"]["Timeout"]
+    assert 2 < timeout < 29
+
+
 def test_role_policy_is_least_privilege(packaged: Packaged) -> None:
     role = packaged.resource("DefaultRole")
     (policy,) = role["Properties"]["Policies"]
