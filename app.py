@@ -9,11 +9,11 @@ from chalice import Chalice, Cron, Response
 
 from chalicelib import clock
 from chalicelib.api import schemas
-from chalicelib.api.auth import ADMIN, USAGE_WRITE, Principal, authenticate, org_read
+from chalicelib.api.auth import ADMIN, Principal, authenticate, only_writable, org_read
 from chalicelib.api.errors import ApiError, with_errors
 from chalicelib.api.openapi import openapi_document
 from chalicelib.api.requests import path_id, path_org, query_int, usage_batch
-from chalicelib.config import Settings, settings
+from chalicelib.config import Settings, require_pepper, settings
 from chalicelib.domain.lines import LineKind
 from chalicelib.domain.periods import Period
 from chalicelib.observability import logger
@@ -44,7 +44,7 @@ def ready() -> Settings:
 
 
 def principal() -> Principal:
-    return authenticate(app.current_request.headers, TokenRepository(ready().token_pepper))
+    return authenticate(app.current_request.headers, TokenRepository(require_pepper(ready())), clock.now())
 
 
 def body() -> Any:
@@ -86,8 +86,9 @@ def get_org(org: str) -> dict[str, Any]:
 @with_errors
 def post_usage() -> Response:
     current = ready()
-    principal().require(USAGE_WRITE)
-    results = record_usage(usage_batch(body()), clock.now(), current)
+    caller = principal()
+    caller.require_usage_writer()
+    results = record_usage(only_writable(caller, usage_batch(body())), clock.now(), current)
     counts = {status: sum(r.status == status for r in results) for status in ("accepted", "duplicate", "rejected")}
     payload = {"results": [asdict(r) for r in results], "counts": counts}
     if counts["rejected"] == len(results):

@@ -3,39 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import logging
-import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-from rich.console import Console, RenderableType
-
-from .. import clock
-from ..config import Settings, settings
-from ..domain.errors import DomainError, NotFound
+from ..config import Settings
+from ..domain.errors import NotFound
 from ..domain.periods import Period
-from ..observability import logger
-from ..services.bootstrap import bind_storage
 from ..services.reconcile import ReconcileReport, check_period, requeue_stale
 from ..services.sync_worker import default_gateway
 from ..storage.invoices import InvoiceRepository
 from . import invoices, queues, render, status
 from .dlq import DeadLetterQueue
+from .runner import EXIT_ATTENTION, EXIT_OK, Answer, required, run
 
-EXIT_OK, EXIT_ATTENTION = 0, 1
 DESCRIPTION = """On-call tool of the invoicing service: see a stuck Stripe sync, understand it, replay it safely.
 
 exit codes: 0 done; 1 failed or needs attention (not found, refused, AWS error, reconcile
 mismatch); 2 bad arguments."""
-Answer = tuple[int, Any, RenderableType]  # exit code, JSON payload, human view
-
-
-class MissingSetting(Exception):
-    code = "missing_setting"
 
 
 @dataclass
@@ -45,19 +31,13 @@ class Context:
     repo: InvoiceRepository = field(default_factory=InvoiceRepository)
     _sqs: Any = None
 
-    @staticmethod
-    def _required(name: str, value: str) -> str:
-        if not value:
-            raise MissingSetting(f"{name} is not set")
-        return value
-
     @property
     def sync_queue_url(self) -> str:
-        return self._required("SYNC_QUEUE_URL", self.settings.sync_queue_url)
+        return required("SYNC_QUEUE_URL", self.settings.sync_queue_url, "the resources stack's SyncQueueUrl output")
 
     @property
     def dlq_url(self) -> str:
-        return self._required("SYNC_DLQ_URL", self.settings.sync_dlq_url)
+        return required("SYNC_DLQ_URL", self.settings.sync_dlq_url, "the resources stack's SyncDLQUrl output")
 
     def sqs(self) -> Any:
         if self._sqs is None:
@@ -170,43 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@contextlib.contextmanager
-def diagnostics_to_stderr() -> Iterator[None]:
-    """The service logs and emits metrics on stdout, where Lambda collects them; here stdout is the answer."""
-    handler = logger.registered_handler
-    # Swapped without setStream(), which flushes the old stream first and fails if that one is closed.
-    stream = handler if isinstance(handler, logging.StreamHandler) else None
-    previous = stream.stream if stream else None
-    if stream:
-        stream.stream = sys.stderr
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        if stream:
-            stream.stream = previous
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    as_json = bool(args.json)
     handler: Callable[[argparse.Namespace, Context], Answer] = args.handler
-    current = settings()
-    bind_storage(current)
-    try:
-        with diagnostics_to_stderr():
-            code, payload, view = handler(args, Context(current, clock.now()))
-    except (DomainError, MissingSetting) as error:
-        render.error(as_json, error.code, str(error))
-        return EXIT_ATTENTION
-    except ClientError as error:
-        render.error(as_json, error.response.get("Error", {}).get("Code", "aws_error"), str(error))
-        return EXIT_ATTENTION
-    except BotoCoreError as error:
-        render.error(as_json, "aws_unreachable", str(error))
-        return EXIT_ATTENTION
-    if as_json:
-        sys.stdout.write(render.dumps(payload) + "\n")
-    else:
-        Console().print(view)
-    return code
+    return run(lambda parsed, current, now: handler(parsed, Context(current, now)), args)

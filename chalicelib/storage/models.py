@@ -168,13 +168,29 @@ class EventRecord(BaseItem):
     expires_at = NumberAttribute()  # epoch seconds, the table's TTL attribute
 
 
+class TokenIndex(GlobalSecondaryIndex["TokenItem"]):
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
 class TokenItem(BaseItem):
+    """An API token: its HMAC (the key), never the token itself."""
+
     class Meta(_Meta):
         pass
 
-    name = UnicodeAttribute()
+    name = UnicodeAttribute()  # the label people know it by
     scopes = UnicodeSetAttribute()
     created_at = UTCDateTimeAttribute()
+    valid_until = UTCDateTimeAttribute(null=True)
+    last_used_at = UTCDateTimeAttribute(null=True)
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    token_index = TokenIndex()
 
 
 class RollupItem(BaseItem):
