@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from ..config import Settings
-from ..domain.errors import NotFound
+from ..domain.errors import DomainError, NotFound
 from ..domain.periods import Period
 from ..services.reconcile import ReconcileReport, check_period, requeue_stale
 from ..services.sync_worker import default_gateway
@@ -18,6 +19,9 @@ from . import invoices, queues, render, status
 from .dlq import DeadLetterQueue
 from .runner import EXIT_ATTENTION, EXIT_OK, Answer, required, run
 
+# SQS message ids are UUIDs; anything shorter is taken as the start of one.
+WHOLE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+PREFIX_SEARCH_LIMIT = 1000
 DESCRIPTION = """On-call tool of the invoicing service: see a stuck Stripe sync, understand it, replay it safely.
 
 exit codes: 0 done; 1 failed or needs attention (not found, refused, AWS error, reconcile
@@ -60,10 +64,31 @@ def cmd_dlq_list(args: argparse.Namespace, ctx: Context) -> Answer:
     return EXIT_OK, {"messages": render.jsonable(letters)}, render.letters_table(letters)
 
 
+class AmbiguousId(DomainError):
+    code = "ambiguous_id"
+
+
+def resolve_message_id(dlq: DeadLetterQueue, given: str) -> str:
+    """A whole message id as given, or the one id in the DLQ that starts with what was pasted."""
+    if WHOLE_ID.match(given):
+        return given
+    if not given:
+        raise AmbiguousId("give a message id (or the start of one) from `invoicing-oncall dlq list`")
+    found = sorted({letter.message_id for letter in dlq.peek(PREFIX_SEARCH_LIMIT)
+                    if letter.message_id.startswith(given)})
+    if not found:
+        raise NotFound(f"no message id in the dead-letter queue starts with {given!r}")
+    if len(found) > 1:
+        raise AmbiguousId(f"{given!r} starts {len(found)} message ids ({', '.join(found)}); give more of it")
+    return found[0]
+
+
 def cmd_dlq_show(args: argparse.Namespace, ctx: Context) -> Answer:
-    letter = ctx.dlq().find(args.message_id)
+    dlq = ctx.dlq()
+    message_id = resolve_message_id(dlq, args.message_id)
+    letter = dlq.find(message_id)
     if letter is None:
-        raise NotFound(f"message {args.message_id} is not in the dead-letter queue")
+        raise NotFound(f"message {message_id} is not in the dead-letter queue")
     return EXIT_OK, render.jsonable(letter), render.letter_view(letter)
 
 
@@ -72,9 +97,10 @@ def cmd_dlq_replay(args: argparse.Namespace, ctx: Context) -> Answer:
     if args.all:
         report = dlq.replay_all(ctx.now, args.dry_run)
     else:
-        found = dlq.replay_one(args.message_id, ctx.now, args.dry_run)
+        message_id = resolve_message_id(dlq, args.message_id)
+        found = dlq.replay_one(message_id, ctx.now, args.dry_run)
         if found is None:
-            raise NotFound(f"message {args.message_id} is not in the dead-letter queue "
+            raise NotFound(f"message {message_id} is not in the dead-letter queue "
                            "(already replayed, expired, or a wrong id); nothing changed")
         report = found
     return EXIT_OK, render.replay_json(report), render.replay_view(report)
@@ -129,11 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--limit", type=_positive, default=20, help="read at most N messages (default 20)")
     cmd.set_defaults(handler=cmd_dlq_list)
     cmd = dlq_commands.add_parser("show", parents=[common], help="one dead letter in full, with its invoice")
-    cmd.add_argument("message_id")
+    cmd.add_argument("message_id", help="as `dlq list` shows it, or its first characters")
     cmd.set_defaults(handler=cmd_dlq_show)
     cmd = dlq_commands.add_parser("replay", parents=[common], help="send dead letters back to the sync queue")
     which = cmd.add_mutually_exclusive_group(required=True)
-    which.add_argument("message_id", nargs="?", help="the message to replay")
+    which.add_argument("message_id", nargs="?", help="the message to replay (or its first characters)")
     which.add_argument("--all", action="store_true", help="every message in the DLQ")
     cmd.add_argument("--dry-run", action="store_true", help="show what would move; change nothing")
     cmd.set_defaults(handler=cmd_dlq_replay)

@@ -29,7 +29,7 @@ from . import render
 
 EXIT_OK, EXIT_ATTENTION = 0, 1
 Answer = tuple[int, Any, RenderableType]  # exit code, JSON payload, human view
-LOCAL_ENV_HINT = "with the local stack, run `source .devstack/run/env` first (`make up` writes it)"
+LOCAL_ENV_HINT = "with the local stack, `source .devstack/run/env` first (`make up` writes it)"
 
 
 class MissingSetting(Exception):
@@ -76,17 +76,17 @@ def describe_failure(error: Exception, table_name: str) -> tuple[str, str]:
         where = f"{_where('DynamoDB', 'AWS_ENDPOINT_URL_DYNAMODB')} (table {table_name})"
         code = getattr(error, "cause_response_code", None)
         if code == "ResourceNotFoundException":
-            return "table_not_found", f"{where}: the table does not exist; check TABLE_NAME ({LOCAL_ENV_HINT})"
+            return "table_not_found", f"{where}: no such table; check TABLE_NAME; {LOCAL_ENV_HINT}"
         if code:
             return code, f"{where} refused the request ({code}): {getattr(error, 'cause_response_message', '')}"
-        return "dynamodb_unreachable", (f"{where} did not answer; check AWS_ENDPOINT_URL_DYNAMODB and that the "
-                                        f"service runs ({LOCAL_ENV_HINT}), or the AWS region and network")
+        return "dynamodb_unreachable", (f"{where} did not answer: check AWS_ENDPOINT_URL_DYNAMODB and that DynamoDB "
+                                        f"runs; {LOCAL_ENV_HINT}; on AWS, check the region and the network")
     if isinstance(error, ClientError):
         code = str(error.response.get("Error", {}).get("Code", "aws_error"))
         return code, f"{_where('SQS', 'AWS_ENDPOINT_URL_SQS')} refused the request ({code}): {error}"
     if isinstance(error, EndpointConnectionError):
-        return "aws_unreachable", f"{error}: check the AWS_ENDPOINT_URL_* variables ({LOCAL_ENV_HINT})"
-    return "aws_error", f"{error} ({LOCAL_ENV_HINT})"
+        return "aws_unreachable", f"{error}: check the AWS_ENDPOINT_URL_* variables; {LOCAL_ENV_HINT}"
+    return "aws_error", f"{error}; {LOCAL_ENV_HINT}"
 
 
 def run(handler: Callable[[argparse.Namespace, Settings, datetime], Answer], args: argparse.Namespace) -> int:

@@ -114,6 +114,7 @@ class InvoiceItem(BaseItem):
     stripe_invoice_number = UnicodeAttribute(null=True)
     sync_attempts = IntAttribute(default=0)
     sync_last_error = UnicodeAttribute(null=True)
+    sync_last_error_at = UTCDateTimeAttribute(null=True)
     sync_requested_at = UTCDateTimeAttribute(null=True)
     synced_at = UTCDateTimeAttribute(null=True)
     gsi1pk = UnicodeAttribute()
