@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,10 @@ from ..domain.periods import parse_utc
 from ..observability import flush_metrics, logger, metrics
 from ..stripe.errors import PermanentSyncError, RetryableSyncError
 from ..stripe.gateway import StripeGateway
+from .canary import is_probe_org
 from .sync import InvoiceSync, SyncResult
+
+TEST_MODE_KEY_PREFIXES = ("sk_test_", "rk_test_")
 
 
 def changes_needing_sync(records: Iterable[tuple[str, Mapping[str, Any] | None, Mapping[str, Any] | None]]
@@ -57,18 +60,34 @@ def default_gateway() -> StripeGateway:
     return StripeGateway(current.stripe_api_key, current.stripe_api_base, current.stripe_max_network_retries)
 
 
+def canary_gateway() -> StripeGateway:
+    """Stripe for the canary's orgs: a test-mode key, never a live one (their invoices are synthetic)."""
+    current = settings()
+    key = current.stripe_canary_api_key or current.stripe_api_key
+    if not key.startswith(TEST_MODE_KEY_PREFIXES):
+        raise PermanentSyncError("no Stripe test-mode key for the canary (set STRIPE_CANARY_API_KEY_PARAM)")
+    return StripeGateway(key, current.stripe_api_base, current.stripe_max_network_retries)
+
+
 def process_messages(messages: list[QueueMessage], now: datetime, syncer: InvoiceSync | None = None) -> list[str]:
     """Sync each message's invoice; returns the ids of messages to retry (partial batch failure)."""
-    syncer = syncer or InvoiceSync(default_gateway())
+    syncers: dict[bool, InvoiceSync] = {False: syncer} if syncer else {}
+
+    def syncer_for(org: str) -> InvoiceSync:
+        canary = syncer is None and is_probe_org(settings().canary_org, org)
+        if canary not in syncers:
+            syncers[canary] = InvoiceSync(canary_gateway() if canary else default_gateway())
+        return syncers[canary]
+
     failures = []
     for message in messages:
-        if not _process_one(message, now, syncer):
+        if not _process_one(message, now, syncer_for):
             failures.append(message.message_id)
     flush_metrics()
     return failures
 
 
-def _process_one(message: QueueMessage, now: datetime, syncer: InvoiceSync) -> bool:
+def _process_one(message: QueueMessage, now: datetime, syncer_for: Callable[[str], InvoiceSync]) -> bool:
     try:
         body = json.loads(message.body)
         org, invoice_id = str(body["org"]), str(body["invoice_id"])
@@ -77,6 +96,13 @@ def _process_one(message: QueueMessage, now: datetime, syncer: InvoiceSync) -> b
         metrics.add_metric(name="SentToDLQ", unit=MetricUnit.Count, value=1)
         return True
     context = {"org": org, "invoice_id": invoice_id, "message_id": message.message_id}
+    try:
+        syncer = syncer_for(org)
+    except PermanentSyncError as error:  # no safe Stripe key for this org: retrying cannot help
+        logger.error("sync cannot start", extra={**context, "error": str(error)})
+        queue.to_dead_letters(message.body, str(error))
+        metrics.add_metric(name="SentToDLQ", unit=MetricUnit.Count, value=1)
+        return True
     try:
         result = syncer.sync(org, invoice_id, now)
     except RetryableSyncError as error:
