@@ -5,7 +5,7 @@ import os
 from dataclasses import asdict
 from typing import Any
 
-from chalice import Chalice, Cron, Response
+from chalice import Chalice, Cron, Rate, Response
 
 from chalicelib import clock
 from chalicelib.api import schemas
@@ -16,9 +16,10 @@ from chalicelib.api.requests import path_id, path_org, query_int, usage_batch
 from chalicelib.config import Settings, require_pepper, settings
 from chalicelib.domain.lines import LineKind
 from chalicelib.domain.periods import Period
-from chalicelib.observability import logger
+from chalicelib.observability import bind_lambda_context, logger, record_ingestion
 from chalicelib.queue import enqueue_sync
 from chalicelib.services.bootstrap import bind_storage
+from chalicelib.services.canary import scheduled_checks
 from chalicelib.services.invoices import InvoiceService
 from chalicelib.services.reconcile import check_period, requeue_stale
 from chalicelib.services.reports import monthly_report
@@ -41,6 +42,12 @@ def ready() -> Settings:
         bind_storage(current)
         _bound[:] = [current]
     return current
+
+
+@app.middleware("all")
+def lambda_context_in_logs(event: Any, get_response: Any) -> Any:
+    bind_lambda_context(getattr(event, "lambda_context", None) or getattr(event, "context", None))
+    return get_response(event)
 
 
 def principal() -> Principal:
@@ -91,6 +98,7 @@ def post_usage() -> Response:
     results = record_usage(only_writable(caller, usage_batch(body())), clock.now(), current)
     counts = {status: sum(r.status == status for r in results) for status in ("accepted", "duplicate", "rejected")}
     payload = {"results": [asdict(r) for r in results], "counts": counts}
+    record_ingestion(counts)
     if counts["rejected"] == len(results):
         raise ApiError(422, "all_events_rejected", "no event in the batch was valid", payload)
     logger.info("usage recorded", extra=counts)
@@ -225,3 +233,9 @@ def reconcile(event: Any) -> dict[str, Any]:
     for period in (Period.of(now).previous(), Period.of(now)):
         check_period(period, default_gateway(), now, report)
     return asdict(report)
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def canary(event: Any) -> dict[str, Any]:
+    """Every 5 minutes: the sync backlog's gauges, and today's synthetic invoice moved one step."""
+    return scheduled_checks(clock.now(), ready())

@@ -25,14 +25,15 @@ from enum import StrEnum
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from ..config import Settings
+from ..config import Settings, settings
 from ..domain.invoice import Invoice, InvoiceStatus, SyncState, invoice_id_for
 from ..domain.periods import Period
-from ..observability import logger, metrics
+from ..observability import flush_metrics, logger, metrics
 from ..storage.invoices import InvoiceRepository
 from ..storage.orgs import OrgRepository
 from ..stripe.errors import PermanentSyncError, RetryableSyncError
 from ..stripe.gateway import StripeGateway
+from .backlog import emit_backlog
 from .invoices import InvoiceService
 from .usage import UsageEvent, record_usage
 
@@ -41,6 +42,7 @@ PROBE_EVENT = "canary-probe"
 # 0.5 GB of egress in iad: one cent, the smallest amount that still reaches Stripe as a line.
 PROBE_METER, PROBE_REGION, PROBE_QUANTITY = "egress", "iad", Decimal("0.5")
 STRIPE_FINAL = frozenset({"open", "paid"})  # a finalized Stripe invoice (void once we void ours)
+TEST_MODE_KEY_PREFIXES = ("sk_test_", "rk_test_")
 
 
 class Outcome(StrEnum):
@@ -69,6 +71,30 @@ def probe_org(base: str, now: datetime) -> str:
 
 def is_probe_org(base: str, org: str) -> bool:
     return bool(base) and re.fullmatch(rf"{re.escape(base)}-\d{{8}}", org) is not None
+
+
+def canary_gateway() -> StripeGateway:
+    """Stripe for the canary's orgs: a test-mode key, never a live one (their invoices are synthetic)."""
+    current = settings()
+    key = current.stripe_canary_api_key or current.stripe_api_key
+    if not key.startswith(TEST_MODE_KEY_PREFIXES):
+        raise PermanentSyncError("no Stripe test-mode key for the canary (set STRIPE_CANARY_API_KEY_PARAM)")
+    return StripeGateway(key, current.stripe_api_base, current.stripe_max_network_retries)
+
+
+def scheduled_checks(now: datetime, current: Settings) -> dict[str, object]:
+    """The canary function's run: the sync backlog's gauges, then today's probe (when CANARY_ORG is set)."""
+    pending, oldest = emit_backlog(InvoiceRepository(), now)
+    result: dict[str, object] = {"pending_syncs": pending,
+                                 "oldest_pending_seconds": oldest.age_seconds if oldest else None}
+    try:
+        if current.canary_org:
+            report = run_canary(now, current, canary_gateway())
+            result["canary"] = {"org": report.org, "invoice_id": report.invoice_id,
+                                "outcome": report.outcome.value, "detail": report.detail}
+    finally:
+        flush_metrics()
+    return result
 
 
 def run_canary(now: datetime, current: Settings, gateway: StripeGateway) -> CanaryReport:

@@ -18,10 +18,8 @@ from ..domain.periods import parse_utc
 from ..observability import flush_metrics, logger, metrics
 from ..stripe.errors import PermanentSyncError, RetryableSyncError
 from ..stripe.gateway import StripeGateway
-from .canary import is_probe_org
+from .canary import canary_gateway, is_probe_org
 from .sync import InvoiceSync, SyncResult
-
-TEST_MODE_KEY_PREFIXES = ("sk_test_", "rk_test_")
 
 
 def changes_needing_sync(records: Iterable[tuple[str, Mapping[str, Any] | None, Mapping[str, Any] | None]]
@@ -58,15 +56,6 @@ class QueueMessage:
 def default_gateway() -> StripeGateway:
     current = settings()
     return StripeGateway(current.stripe_api_key, current.stripe_api_base, current.stripe_max_network_retries)
-
-
-def canary_gateway() -> StripeGateway:
-    """Stripe for the canary's orgs: a test-mode key, never a live one (their invoices are synthetic)."""
-    current = settings()
-    key = current.stripe_canary_api_key or current.stripe_api_key
-    if not key.startswith(TEST_MODE_KEY_PREFIXES):
-        raise PermanentSyncError("no Stripe test-mode key for the canary (set STRIPE_CANARY_API_KEY_PARAM)")
-    return StripeGateway(key, current.stripe_api_base, current.stripe_max_network_retries)
 
 
 def process_messages(messages: list[QueueMessage], now: datetime, syncer: InvoiceSync | None = None) -> list[str]:
