@@ -50,15 +50,20 @@ class Settings:
         return self.late_usage_window + timedelta(days=1)
 
 
-def _secret(value_var: str, param_var: str) -> str:
-    """A secret from the environment, else from the SSM parameter it names."""
+def _secret(value_var: str, param_var: str, optional: bool = False) -> str:
+    """A secret from the environment, else from the SSM parameter it names ("" for a missing optional one)."""
     value = _env(value_var)
     if value or not _env(param_var):
         return value
     import boto3  # only production reaches this path
 
     ssm = boto3.client("ssm")
-    return str(ssm.get_parameter(Name=_env(param_var), WithDecryption=True)["Parameter"]["Value"])
+    try:
+        return str(ssm.get_parameter(Name=_env(param_var), WithDecryption=True)["Parameter"]["Value"])
+    except ssm.exceptions.ParameterNotFound:
+        if optional:
+            return ""
+        raise
 
 
 @lru_cache(maxsize=1)
@@ -81,7 +86,7 @@ def settings() -> Settings:
         stripe_max_network_retries=int(_env("STRIPE_MAX_NETWORK_RETRIES", "2")),
         log_level=_env("LOG_LEVEL", "INFO"),
         canary_org=_env("CANARY_ORG"),
-        stripe_canary_api_key=_secret("STRIPE_CANARY_API_KEY", "STRIPE_CANARY_API_KEY_PARAM"),
+        stripe_canary_api_key=_secret("STRIPE_CANARY_API_KEY", "STRIPE_CANARY_API_KEY_PARAM", optional=True),
     )
 
 
