@@ -47,10 +47,13 @@ def token_json(info: TokenInfo, now: datetime) -> dict[str, object]:
 
 
 def tokens_table(tokens: list[TokenInfo], now: datetime, title: str) -> Table:
-    table = Table("id", "label", "scopes", "created", "expires", "last used", title=title)
+    table = Table(title=title)
+    table.add_column("id", no_wrap=True, min_width=16)  # pasted into `revoke`: never cut
+    for name in ("label", "scopes", "created", "expires", "last used"):
+        table.add_column(name, overflow="fold")
     for info in tokens:
         expires = render.when(info.valid_until) if info.valid_until else "never"
-        table.add_row(info.token_id, info.label, " ".join(sorted(info.scopes)), render.when(info.created_at),
+        table.add_row(info.token_id, info.label, "\n".join(sorted(info.scopes)), render.when(info.created_at),
                       expires + (" (expired)" if info.expired(now) else ""),
                       render.when(info.last_used_at) if info.last_used_at else "never",
                       style="dim" if info.expired(now) else None)

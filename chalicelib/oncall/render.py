@@ -165,6 +165,8 @@ def letter_view(letter: DeadLetter) -> RenderableType:
 
 
 def replay_view(report: ReplayReport) -> RenderableType:
+    if not report.outcomes and not report.move_task:
+        return Text("The dead-letter queue is empty: nothing to replay.")
     done = {ReplayAction.RESYNC: "resynced", ReplayAction.MOVE: "moved", ReplayAction.SKIP: "left in DLQ"}
     table = Table("message id", "invoice", "action", "why", "sync state",
                   title=f"Replay ({report.method}{', dry run: nothing changed' if report.dry_run else ''})")
