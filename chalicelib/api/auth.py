@@ -9,8 +9,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..services.usage import Rejection, UsageEvent
@@ -38,13 +38,20 @@ def invalid_scopes(scopes: set[str]) -> list[str]:
     return sorted(scope for scope in scopes if not SCOPE.match(scope))
 
 
+def _nothing() -> None:
+    pass
+
+
 @dataclass(frozen=True)
 class Principal:
     scopes: frozenset[str]
+    # Called once the request is authorized: a refused request writes nothing, not even the token's last use.
+    record_use: Callable[[], None] = field(default=_nothing, compare=False)
 
     def require(self, *any_of: str) -> None:
         """Admin may do anything; otherwise one of the listed scopes is needed."""
         if ADMIN in self.scopes or any(scope in self.scopes for scope in any_of):
+            self.record_use()
             return
         raise forbidden()
 
@@ -52,6 +59,7 @@ class Principal:
         return bool({ADMIN, USAGE_WRITE, usage_write(org)} & self.scopes)
 
     def require_usage_writer(self) -> None:
+        """May write usage for some org; `only_writable` then decides per event and records the use."""
         if ADMIN in self.scopes or any(s == USAGE_WRITE or s.startswith(USAGE_WRITE_ORG_PREFIX) for s in self.scopes):
             return
         raise forbidden()
@@ -68,8 +76,7 @@ def authenticate(headers: Mapping[str, str], tokens: TokenRepository, now: datet
         raise unauthorized("the bearer token is not valid")
     if info.expired(now):
         raise unauthorized("the bearer token has expired")
-    tokens.note_use(token, info, now)
-    return Principal(info.scopes)
+    return Principal(info.scopes, lambda: tokens.note_use(token, info, now))
 
 
 def only_writable(principal: Principal, items: list[UsageEvent | Rejection]) -> list[UsageEvent | Rejection]:
@@ -86,4 +93,5 @@ def only_writable(principal: Principal, items: list[UsageEvent | Rejection]) -> 
     if refused and not any(isinstance(item, UsageEvent) for item in checked):
         raise ApiError(403, "forbidden", "this token may not write usage for any org in the batch",
                        {"orgs": sorted(refused)})
+    principal.record_use()
     return checked

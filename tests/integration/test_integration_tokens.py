@@ -61,6 +61,10 @@ def test_last_use_is_recorded_once_per_resolution_and_never_recreates_a_revoked_
     token, info = _issue({f"org:{org}:read"})
     assert info.last_used_at is None
     first_use = pinned_clock.now
+    # A refused request writes nothing, not even the last use.
+    assert_error(api.http.get("/v1/reports/monthly-totals?from=2026-01&to=2026-02", headers=bearer(token)), 403)
+    assert_error(post_usage(api, token, [usage_event(org, "not-allowed")]), 403)
+    assert repo.find(token).last_used_at is None
 
     api.http.get(f"/v1/orgs/{org}", headers=bearer(token))
     pinned_clock.now += LAST_USE_RESOLUTION / 2
