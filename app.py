@@ -5,21 +5,22 @@ import os
 from dataclasses import asdict
 from typing import Any
 
-from chalice import Chalice, Cron, Response
+from chalice import Chalice, Cron, Rate, Response
 
 from chalicelib import clock
 from chalicelib.api import schemas
-from chalicelib.api.auth import ADMIN, USAGE_WRITE, Principal, authenticate, org_read
+from chalicelib.api.auth import ADMIN, Principal, authenticate, only_writable, org_read
 from chalicelib.api.errors import ApiError, with_errors
 from chalicelib.api.fallbacks import answer_what_no_route_serves
 from chalicelib.api.openapi import openapi_document
 from chalicelib.api.requests import path_id, path_org, query_cursor, query_int, usage_batch
-from chalicelib.config import Settings, settings
+from chalicelib.config import Settings, require_pepper, settings
 from chalicelib.domain.lines import LineKind
 from chalicelib.domain.periods import Period
-from chalicelib.observability import logger
+from chalicelib.observability import bind_lambda_context, logger, record_ingestion
 from chalicelib.queue import enqueue_sync
 from chalicelib.services.bootstrap import bind_storage
+from chalicelib.services.canary import scheduled_checks
 from chalicelib.services.invoices import InvoiceService
 from chalicelib.services.reconcile import check_period, requeue_stale
 from chalicelib.services.reports import monthly_report
@@ -45,8 +46,14 @@ def ready() -> Settings:
     return current
 
 
+@app.middleware("all")
+def lambda_context_in_logs(event: Any, get_response: Any) -> Any:
+    bind_lambda_context(getattr(event, "lambda_context", None) or getattr(event, "context", None))
+    return get_response(event)
+
+
 def principal() -> Principal:
-    return authenticate(app.current_request.headers, TokenRepository(ready().token_pepper))
+    return authenticate(app.current_request.headers, TokenRepository(require_pepper(ready())), clock.now())
 
 
 def body() -> Any:
@@ -88,10 +95,12 @@ def get_org(org: str) -> dict[str, Any]:
 @with_errors
 def post_usage() -> Response:
     current = ready()
-    principal().require(USAGE_WRITE)
-    results = record_usage(usage_batch(body()), clock.now(), current)
+    caller = principal()
+    caller.require_usage_writer()
+    results = record_usage(only_writable(caller, usage_batch(body())), clock.now(), current)
     counts = {status: sum(r.status == status for r in results) for status in STATUSES}
     payload = {"results": [asdict(r) for r in results], "counts": counts}
+    record_ingestion(counts)
     if counts["rejected"] == len(results):
         raise ApiError(422, "all_events_rejected", "no event in the batch was valid", payload)
     logger.info("usage recorded", extra=counts)
@@ -227,6 +236,12 @@ def reconcile(event: Any) -> dict[str, Any]:
     for period in (Period.of(now).previous(), Period.of(now)):
         check_period(period, default_gateway(), now, report)
     return asdict(report)
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def canary(event: Any) -> dict[str, Any]:
+    """Every 5 minutes: the sync backlog's gauges, and today's synthetic invoice moved one step."""
+    return scheduled_checks(clock.now(), ready())
 
 
 # Keep last: every other method of each route above answers 405, every other path 404, in the envelope.
