@@ -5,37 +5,40 @@ import os
 from dataclasses import asdict
 from typing import Any
 
-from chalice import Chalice, Cron, Response
+from chalice import Chalice, Cron, Rate, Response
 
 from chalicelib import clock
 from chalicelib.api import schemas
-from chalicelib.api.auth import ADMIN, USAGE_WRITE, Principal, authenticate, org_read
+from chalicelib.api.auth import ADMIN, Principal, authenticate, only_writable, org_read
 from chalicelib.api.credits import CreditGrantIn, grant_json, statement_json
 from chalicelib.api.errors import ApiError, with_errors
+from chalicelib.api.fallbacks import answer_what_no_route_serves
 from chalicelib.api.openapi import openapi_document
-from chalicelib.api.requests import path_id, path_org, query_int, usage_batch
+from chalicelib.api.requests import path_id, path_org, query_cursor, query_int, usage_batch
 from chalicelib.api.subscriptions import PlanCancelIn, PlanChangeIn, subscriptions_json
-from chalicelib.config import Settings, settings
+from chalicelib.config import Settings, require_pepper, settings
 from chalicelib.domain.credits import CreditReason
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.lines import LineKind
 from chalicelib.domain.periods import Period
-from chalicelib.observability import logger
+from chalicelib.observability import bind_lambda_context, logger, record_ingestion
 from chalicelib.queue import enqueue_sync
 from chalicelib.services.bootstrap import bind_storage
+from chalicelib.services.canary import scheduled_checks
 from chalicelib.services.credits import CreditService
 from chalicelib.services.invoices import InvoiceService
 from chalicelib.services.reconcile import check_period, requeue_stale
 from chalicelib.services.reports import monthly_report
 from chalicelib.services.subscriptions import SubscriptionService
 from chalicelib.services.sync_worker import QueueMessage, changes_needing_sync, default_gateway, process_messages
-from chalicelib.services.usage import record_usage
+from chalicelib.services.usage import STATUSES, record_usage
 from chalicelib.services.webhooks import handle_webhook
 from chalicelib.storage.orgs import OrgRepository
 from chalicelib.storage.tokens import TokenRepository
 
 app = Chalice(app_name="usage-invoicing")
-# Chalice would answer other media types itself, outside our error envelope: accept all, check in body().
+# Chalice would answer other media types itself, outside our error envelope: accept all, check in body()
+# (reads take no body, so they ignore the media type).
 ANY_MEDIA = ["*/*"]
 _bound: list[Settings] = []
 
@@ -49,8 +52,14 @@ def ready() -> Settings:
     return current
 
 
+@app.middleware("all")
+def lambda_context_in_logs(event: Any, get_response: Any) -> Any:
+    bind_lambda_context(getattr(event, "lambda_context", None) or getattr(event, "context", None))
+    return get_response(event)
+
+
 def principal() -> Principal:
-    return authenticate(app.current_request.headers, TokenRepository(ready().token_pepper))
+    return authenticate(app.current_request.headers, TokenRepository(require_pepper(ready())), clock.now())
 
 
 def body() -> Any:
@@ -65,7 +74,7 @@ def profile_or_404(org: str) -> Any:
     return profile
 
 
-@app.route("/v1/openapi.json", methods=["GET"])
+@app.route("/v1/openapi.json", methods=["GET"], content_types=ANY_MEDIA)
 def openapi() -> dict[str, Any]:
     return openapi_document()
 
@@ -80,7 +89,7 @@ def put_org(org: str) -> Response:
     return Response(schemas.org_json(profile), status_code=201 if created else 200)
 
 
-@app.route("/v1/orgs/{org}", methods=["GET"])
+@app.route("/v1/orgs/{org}", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def get_org(org: str) -> dict[str, Any]:
     ready()
@@ -92,28 +101,30 @@ def get_org(org: str) -> dict[str, Any]:
 @with_errors
 def post_usage() -> Response:
     current = ready()
-    principal().require(USAGE_WRITE)
-    results = record_usage(usage_batch(body()), clock.now(), current)
-    counts = {status: sum(r.status == status for r in results) for status in ("accepted", "duplicate", "rejected")}
+    caller = principal()
+    caller.require_usage_writer()
+    results = record_usage(only_writable(caller, usage_batch(body())), clock.now(), current)
+    counts = {status: sum(r.status == status for r in results) for status in STATUSES}
     payload = {"results": [asdict(r) for r in results], "counts": counts}
+    record_ingestion(counts)
     if counts["rejected"] == len(results):
         raise ApiError(422, "all_events_rejected", "no event in the batch was valid", payload)
     logger.info("usage recorded", extra=counts)
     return Response(payload, status_code=200)
 
 
-@app.route("/v1/orgs/{org}/invoices", methods=["GET"])
+@app.route("/v1/orgs/{org}/invoices", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def list_invoices(org: str) -> dict[str, Any]:
     ready()
     principal().require(org_read(org))
     params = app.current_request.query_params or {}
     limit = query_int(params, "limit", 20, 1, 100)
-    invoices, cursor = InvoiceService().invoices.page(path_org(org), limit, params.get("cursor"))
+    invoices, cursor = InvoiceService().page(path_org(org), limit, query_cursor(params), clock.now())
     return {"invoices": [schemas.invoice_json(i) for i in invoices], "next_cursor": cursor}
 
 
-@app.route("/v1/orgs/{org}/invoices/upcoming", methods=["GET"])
+@app.route("/v1/orgs/{org}/invoices/upcoming", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def upcoming_invoice(org: str) -> dict[str, Any]:
     ready()
@@ -122,7 +133,7 @@ def upcoming_invoice(org: str) -> dict[str, Any]:
     return schemas.view_json(InvoiceService().upcoming(org, profile.currency, clock.now()))
 
 
-@app.route("/v1/orgs/{org}/invoices/{invoice_id}", methods=["GET"])
+@app.route("/v1/orgs/{org}/invoices/{invoice_id}", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def get_invoice(org: str, invoice_id: str) -> dict[str, Any]:
     ready()
@@ -135,9 +146,10 @@ def get_invoice(org: str, invoice_id: str) -> dict[str, Any]:
 def add_invoice_item(org: str, invoice_id: str) -> Response:
     ready()
     principal().require(ADMIN)
+    org, invoice_id = path_org(org), path_id(invoice_id)  # no such invoice (404) before a bad body (422)
     data = schemas.InvoiceItemIn.model_validate(body())
     kind = LineKind.CREDIT if data.kind == "credit" else LineKind.ONE_OFF
-    line, created = InvoiceService().add_item(path_org(org), path_id(invoice_id), data.client_id, kind,
+    line, created = InvoiceService().add_item(org, invoice_id, data.client_id, kind,
                                               data.amount_cents, data.description, clock.now())
     return Response(schemas.line_json(line, "usd"), status_code=201 if created else 200)
 
@@ -159,7 +171,7 @@ def void_invoice(org: str, invoice_id: str) -> dict[str, Any]:
     return schemas.invoice_json(InvoiceService().void(path_org(org), path_id(invoice_id), clock.now()))
 
 
-@app.route("/v1/reports/monthly-totals", methods=["GET"])
+@app.route("/v1/reports/monthly-totals", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def monthly_totals() -> dict[str, Any]:
     ready()
@@ -175,7 +187,7 @@ def monthly_totals() -> dict[str, Any]:
     return {"months": [asdict(m) for m in report.months], "currency": "usd", "items_read": report.items_read}
 
 
-@app.route("/v1/orgs/{org}/subscriptions", methods=["GET"])
+@app.route("/v1/orgs/{org}/subscriptions", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def get_subscriptions(org: str) -> dict[str, Any]:
     current = ready()
@@ -189,8 +201,8 @@ def get_subscriptions(org: str) -> dict[str, Any]:
 def change_plan(org: str) -> Response:
     current = ready()
     principal().require(ADMIN)
+    profile, now = profile_or_404(path_org(org)), clock.now()  # no such org (404) before a bad body (422)
     data = PlanChangeIn.model_validate(body())
-    profile, now = profile_or_404(path_org(org)), clock.now()
     timeline, created = SubscriptionService(current).change(org, data.change_id, None, data.plan,
                                                             data.effective_at or now, now)
     return Response(subscriptions_json(org, timeline, profile.currency, now), status_code=201 if created else 200)
@@ -201,8 +213,8 @@ def change_plan(org: str) -> Response:
 def cancel_plan(org: str) -> Response:
     current = ready()
     principal().require(ADMIN)
-    data = PlanCancelIn.model_validate(body())
     profile, now = profile_or_404(path_org(org)), clock.now()
+    data = PlanCancelIn.model_validate(body())
     timeline, created = SubscriptionService(current).change(org, data.change_id, data.family, None,
                                                             data.effective_at or now, now)
     return Response(subscriptions_json(org, timeline, profile.currency, now), status_code=201 if created else 200)
@@ -213,8 +225,8 @@ def cancel_plan(org: str) -> Response:
 def grant_credit(org: str) -> Response:
     ready()
     principal().require(ADMIN)
-    data = CreditGrantIn.model_validate(body())
     profile, now = profile_or_404(path_org(org)), clock.now()
+    data = CreditGrantIn.model_validate(body())
     if data.expires_at is not None and data.expires_at <= now:
         raise ValidationFailed("expires_at is in the past")
     grant, created = CreditService().grant(org, data.client_id, data.amount_cents, CreditReason(data.reason),
@@ -222,7 +234,7 @@ def grant_credit(org: str) -> Response:
     return Response(grant_json(grant, profile.currency), status_code=201 if created else 200)
 
 
-@app.route("/v1/orgs/{org}/credits", methods=["GET"])
+@app.route("/v1/orgs/{org}/credits", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def get_credits(org: str) -> dict[str, Any]:
     ready()
@@ -276,7 +288,7 @@ def sync_invoices(event: Any) -> dict[str, Any]:
 def stripe_webhook() -> dict[str, Any]:
     current = ready()
     request = app.current_request
-    outcome = handle_webhook(request.raw_body or b"", request.headers.get("stripe-signature", ""),
+    outcome = handle_webhook(schemas.capped(request.raw_body), request.headers.get("stripe-signature", ""),
                              current.stripe_webhook_secret, clock.now())
     return {"received": True, "outcome": outcome}
 
@@ -290,3 +302,13 @@ def reconcile(event: Any) -> dict[str, Any]:
     for period in (Period.of(now).previous(), Period.of(now)):
         check_period(period, default_gateway(), now, report)
     return asdict(report)
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def canary(event: Any) -> dict[str, Any]:
+    """Every 5 minutes: the sync backlog's gauges, and today's synthetic invoice moved one step."""
+    return scheduled_checks(clock.now(), ready())
+
+
+# Keep last: every other method of each route above answers 405, every other path 404, in the envelope.
+answer_what_no_route_serves(app)

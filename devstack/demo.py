@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             events = simulated_events(org, now, rnd, args.samples)
             batches += [events[i:i + 100] for i in range(0, len(events), 100)]
         resends = rnd.sample(batches, k=max(1, len(batches) // 10))  # producers retry: must change nothing
-        counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+        counts = {"accepted": 0, "duplicate": 0, "conflict": 0, "rejected": 0}
         with Progress(console=console) as progress:
             task = progress.add_task("posting a month of usage", total=len(batches) + len(resends))
             for batch in batches + resends:

@@ -82,7 +82,8 @@ def _response_schemas() -> dict[str, Any]:
                                    "amount_due_after": money}),
     }
     result = _object({
-        "index": _INT, "id": _MAYBE_STRING, "status": {"type": "string", "enum": ["accepted", "duplicate", "rejected"]},
+        "index": _INT, "id": _MAYBE_STRING,
+        "status": {"type": "string", "enum": ["accepted", "duplicate", "conflict", "rejected"]},
         "invoice_id": _MAYBE_STRING, "line_id": _MAYBE_STRING, "late": {"type": "boolean"},
         "error": {"type": ["object", "null"]},
     })
@@ -120,7 +121,8 @@ def _response_schemas() -> dict[str, Any]:
         "InvoicePage": _object({"invoices": {"type": "array", "items": _ref("Invoice")},
                                 "next_cursor": _MAYBE_STRING}),
         "UsageResults": _object({"results": {"type": "array", "items": result},
-                                 "counts": _object({"accepted": _INT, "duplicate": _INT, "rejected": _INT})}),
+                                 "counts": _object({"accepted": _INT, "duplicate": _INT, "conflict": _INT,
+                                                   "rejected": _INT})}),
         "MonthlyTotals": _object({"months": {"type": "array", "items": month}, "currency": _STRING,
                                   "items_read": _INT}),
         "WebhookReceipt": _object({"received": {"type": "boolean"}, "outcome": _STRING}),
@@ -158,10 +160,13 @@ def _query(name: str, schema: dict[str, Any], required: bool = False) -> dict[st
 def openapi_document() -> dict[str, Any]:
     org = _path("org", r"^[a-z0-9][a-z0-9-]{0,62}$")
     inv = _path("invoice_id", r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
-    month = {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$"}
+    month = {"type": "string", "pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$"}
+    # An element that is not a valid UsageEvent does not make the batch invalid: it is answered `rejected` on its
+    # own and the others are recorded (422 only when every one is rejected). So any element is valid here.
+    event = {"anyOf": [_ref("UsageEvent"), {"description": "Anything else is answered `rejected`, alone."}]}
     batch = {
         "type": "object", "additionalProperties": False, "required": ["events"],
-        "properties": {"events": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": _ref("UsageEvent")}},
+        "properties": {"events": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": event}},
     }
     webhook = {
         "summary": "Stripe's payment events, verified by their signature instead of a bearer token",
@@ -169,13 +174,18 @@ def openapi_document() -> dict[str, Any]:
         "parameters": [{"name": "Stripe-Signature", "in": "header", "required": True, "schema": _STRING}],
         # Stripe sends JSON, but the signature covers the raw bytes, so the media type is not checked.
         "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
-        "responses": {"200": _json("OK", _ref("WebhookReceipt")),
-                      "409": _json("Error", _ref("Error")), "422": _json("Error", _ref("Error"))},
+        # 400: not signed by Stripe within 5 minutes of our clock (either way), not plain JSON, or not an event's shape.
+        "responses": {"200": _json("OK", _ref("WebhookReceipt")), "400": _json("Error", _ref("Error")),
+                      "409": _json("Error", _ref("Error")), "413": _json("Error", _ref("Error"))},
     }
     return {
         "openapi": "3.1.0",
         "info": {"title": "Usage invoicing API", "version": "1.0.0",
-                 "description": "Record usage, read invoices as they are built, and report monthly totals."},
+                 "description": "Record usage, read invoices as they are built, and report monthly totals. Every"
+                                " error, 4xx or 5xx, is {\"error\": {\"code\", \"message\", \"details\"}}: a"
+                                " method a path does not take is 405 with an Allow header, an unknown path 404."
+                                " Bodies are UTF-8 JSON of at most 1,000,000 bytes, nested at most 32 deep,"
+                                " without duplicate keys, NaN or Infinity."},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {"Error": _ERROR, "UsageEvent": _schema(UsageEventIn), "UsageBatch": batch,

@@ -69,6 +69,7 @@ class SyncInfo:
     stripe_invoice_number: str | None = None
     attempts: int = 0
     last_error: str | None = None
+    last_error_at: datetime | None = None
     requested_at: datetime | None = None
     synced_at: datetime | None = None
 

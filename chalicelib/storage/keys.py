@@ -8,7 +8,7 @@ safe alphabet without the '#' delimiter, so a user value can never forge another
   ORG#{org}                  INV#{invoice}      invoice header           get / list an org's invoices (newest first)
   ORG#{org}#INV#{invoice}    LINE#{line}        line item                read an invoice's lines: O(lines)
   EVT#{org}#{event}          EVT                dedup record (TTL)       exactly-once usage
-  TOKEN#{sha256}             TOKEN              API token (hashed)       authenticate
+  TOKEN#{hmac}               TOKEN              API token (HMAC only)    authenticate
   ROLLUP#{shard}             MONTH#{YYYY-MM}    month totals (sharded)   finance totals: O(months)
   ORG#{org}                  ROLLUP#{YYYY-MM}   month totals of one org  totals for one org
   WEBHOOK#{event}            WEBHOOK            processed Stripe event   webhook idempotency
@@ -22,11 +22,14 @@ GSI gsi1 indexes invoice headers by state: gsi1pk STATE#{state}, gsi1sk {period}
 It serves the month-end finalizer (drafts of past periods) and the reconciler (unsynced).
 It also holds SUBSCRIBED / {org} (the month-end job opens subscribers' drafts) and, while a
 grant with an expiry has something left, CREDIT_EXPIRY / {expires_at}#{org}#{grant}.
+Token items sit in gsi1 too (gsi1pk TOKENS, gsi1sk their public id): listing and revoking
+tokens reads one small partition instead of scanning the table.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 
 SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
@@ -38,7 +41,7 @@ class UnsafeKeyPart(ValueError):
 
 
 def safe(part: str) -> str:
-    if not SAFE_PART.match(part):
+    if not SAFE_PART.fullmatch(part):  # not match: its `$` also matches before a trailing newline
         raise UnsafeKeyPart(f"unsafe key part {part!r}")
     return part
 
@@ -72,12 +75,22 @@ def event_pk(org: str, event_id: str) -> str:
 EVENT_SK = "EVT"
 
 
-def token_pk(token: str, pepper: str) -> str:
-    digest = hashlib.sha256(f"{pepper}:{token}".encode()).hexdigest()
+def token_digest(token: str, pepper: str) -> str:
+    """HMAC-SHA256 keyed by the pepper: the table alone (a backup, a leaked read) cannot test guesses."""
+    return hmac.new(pepper.encode(), token.encode(), hashlib.sha256).hexdigest()
+
+
+def token_pk(digest: str) -> str:
     return f"TOKEN#{digest}"
 
 
 TOKEN_SK = "TOKEN"
+TOKENS_GSI_PK = "TOKENS"
+TOKEN_ID_LENGTH = 16  # a public id: the digest's first hex digits, which reveal nothing of the token
+
+
+def token_id(digest: str) -> str:
+    return digest[:TOKEN_ID_LENGTH]
 
 
 def rollup_shard_pk(shard: int) -> str:
