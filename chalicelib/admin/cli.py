@@ -1,4 +1,5 @@
 """`invoicing-admin tokens create|list|revoke`: issue API tokens on any deployment, see and revoke them.
+(`subscriptions` and `credits` live in billing.py.)
 
 A token is printed once, when it is created; the table keeps only its HMAC (keyed by the
 pepper), its label, scopes, optional expiry and when it was last used.
@@ -21,8 +22,9 @@ from ..domain.errors import NotFound, ValidationFailed
 from ..oncall import render
 from ..oncall.runner import EXIT_OK, Answer, run
 from ..storage.tokens import TokenInfo, TokenRepository
+from .billing import add_commands
 
-DESCRIPTION = f"""Administration of the invoicing service: API tokens.
+DESCRIPTION = f"""Administration of the invoicing service: API tokens, subscriptions, prepaid credits.
 
 scopes: {SCOPE.pattern.strip("^$")}
   admin              everything
@@ -114,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = actions.add_parser("revoke", parents=[common], help="revoke a token by its id (or a unique prefix)")
     cmd.add_argument("token_id")
     cmd.set_defaults(handler=cmd_revoke)
+    add_commands(commands, common)
     return parser
 
 
