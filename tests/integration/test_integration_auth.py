@@ -26,6 +26,12 @@ def endpoints(org: str) -> list[tuple[str, str, Any]]:
         ("POST", f"/v1/orgs/{org}/invoices/{NOV}/void", None),
         ("GET", "/v1/reports/monthly-totals?from=2026-01&to=2026-12", None),
         ("GET", f"/v1/reports/monthly-totals?from=2026-01&to=2026-12&org={org}", None),
+        ("GET", f"/v1/orgs/{org}/subscriptions", None),
+        ("POST", f"/v1/orgs/{org}/subscriptions", {"change_id": "auth-plan", "plan": "support-premium"}),
+        ("POST", f"/v1/orgs/{org}/subscriptions/cancel", {"change_id": "auth-cancel", "family": "support"}),
+        ("GET", f"/v1/orgs/{org}/credits", None),
+        ("POST", f"/v1/orgs/{org}/credits", {"client_id": "auth-grant", "amount_cents": 100, "reason": "goodwill",
+                                             "description": "sorry"}),
     ]
 
 
@@ -46,9 +52,12 @@ def billed_org(api, org, tokens, pinned_clock) -> str:
 
 
 def snapshot(store: Any, org: str) -> tuple[Any, ...]:
+    from chalicelib.storage.credits import CreditRepository
     from chalicelib.storage.orgs import OrgRepository
+    from chalicelib.storage.subscriptions import SubscriptionRepository
 
-    return store.invoices(org), OrgRepository().get(org), store.dedup_exists(org, "auth-event")
+    return (store.invoices(org), OrgRepository().get(org), store.dedup_exists(org, "auth-event"),
+            SubscriptionRepository().get(org), CreditRepository().statement(org))
 
 
 def test_every_route_of_the_app_is_covered_here(org):
