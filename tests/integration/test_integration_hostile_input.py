@@ -127,7 +127,7 @@ def test_a_bad_field_rejects_its_event_only_and_the_rest_of_the_batch_is_written
     assert [r["status"] for r in results] == ["accepted", "rejected", "accepted"], results[1]
     assert results[1]["error"]["code"] in {"invalid_event", "invalid_request", "unknown_org"}, results[1]
     assert results[1]["error"]["message"]
-    assert response.json_body["counts"] == {"accepted": 2, "duplicate": 0, "rejected": 1}
+    assert response.json_body["counts"] == {"accepted": 2, "duplicate": 0, "conflict": 0, "rejected": 1}
     assert egress_quantity(hostile) == before + 5
     from chalicelib.storage import keys
 
