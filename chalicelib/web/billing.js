@@ -125,11 +125,23 @@
     }
   }
 
+  function noteLateUsage(invoice) {
+    const late = invoice.lines.filter((line) => line.late);
+    const note = document.getElementById("charts-note");
+    note.hidden = late.length === 0;
+    const cents = late.reduce((sum, line) => sum + line.amount.cents, 0);
+    const periods = [...new Set(late.map((line) => line.usage_period))].sort().join(", ");
+    note.textContent = late.length ? "Late usage (" + dollars(cents) + ") is on this invoice but not in these charts: " +
+      "it is drawn on the days it happened, in " + periods + "." : "";
+  }
+
   // -- charts ----------------------------------------------------------------------------------
   function drawChart(figure, usage) {
     const days = usage.totals.map((point) => day(point.start));
     const maxCents = Math.max(1, ...usage.totals.map((point) => point.cost_cents));
-    const width = 720, height = 240, left = 56, bottom = 24, top = 8;
+    // Drawn at the width it is shown at, so its text stays legible on a phone.
+    const width = Math.max(300, Math.min(960, figure.querySelector(".plot").clientWidth || 720));
+    const height = 240, left = 56, bottom = 24, top = 8;
     const slot = (width - left) / Math.max(1, days.length);
     const scale = (height - top - bottom) / maxCents;
     const plot = svg("svg", {
@@ -209,8 +221,12 @@
   }
 
   // -- loading ---------------------------------------------------------------------------------
+  const SECTIONS = ["upcoming", "charts", "lines-section", "history"];
+
   async function load() {
     document.getElementById("org-title").textContent = "· " + state.org;
+    for (const id of SECTIONS) document.getElementById(id).hidden = true;
+    delete document.body.dataset.loaded;
     setStatus("Loading…");
     try {
       const upcoming = await api(orgPath("/invoices/upcoming"));
@@ -222,12 +238,13 @@
       ]);
       showUpcoming(upcoming);
       showLines(upcoming);
+      noteLateUsage(upcoming);
       drawChart(document.getElementById("chart-category"), byCategory);
       drawChart(document.getElementById("chart-app"), byApp);
       showInvoices(invoices);
       document.getElementById("download-usage").onclick = () =>
         download(orgPath("/usage?" + range + "&group_by=line&format=csv"), state.org + "-usage-" + upcoming.period + ".csv");
-      for (const id of ["upcoming", "charts", "lines-section", "history"]) document.getElementById(id).hidden = false;
+      for (const id of SECTIONS) document.getElementById(id).hidden = false;
       setStatus("");
       document.body.dataset.loaded = "true";
     } catch (error) {
@@ -255,5 +272,6 @@
     document.getElementById("token").value = "";
     load();
   });
+  window.addEventListener("hashchange", () => { if (fromFragment()) load(); });  // a new link pasted in
   if (fromFragment()) load();
 })();
