@@ -154,8 +154,9 @@
       plot.append(svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", class: "axis" }, dollars(Math.round(fraction * maxCents))));
     }
     days.forEach((name, index) => {
-      if (index % 7 === 0) {
-        plot.append(svg("text", { x: left + index * slot + slot / 2, y: height - 6, "text-anchor": "middle", class: "axis" }, name.slice(5)));
+      const x = left + index * slot + slot / 2;
+      if (index % 7 === 0 && x + 18 < width) {
+        plot.append(svg("text", { x: x, y: height - 6, "text-anchor": "middle", class: "axis" }, name.slice(5)));
       }
     });
     const stacked = days.map(() => 0);
@@ -236,6 +237,7 @@
         api(orgPath("/usage?" + range + "&group_by=app")),
         api(orgPath("/invoices?limit=24")),
       ]);
+      for (const id of SECTIONS) document.getElementById(id).hidden = false;  // shown first: charts size to them
       showUpcoming(upcoming);
       showLines(upcoming);
       noteLateUsage(upcoming);
@@ -244,7 +246,6 @@
       showInvoices(invoices);
       document.getElementById("download-usage").onclick = () =>
         download(orgPath("/usage?" + range + "&group_by=line&format=csv"), state.org + "-usage-" + upcoming.period + ".csv");
-      for (const id of SECTIONS) document.getElementById(id).hidden = false;
       setStatus("");
       document.body.dataset.loaded = "true";
     } catch (error) {

@@ -51,6 +51,13 @@ def billed(org: str, pinned_clock: Any) -> str:
     return org
 
 
+def open_page(browser: Any, url: str) -> None:
+    """A fresh load (not a same-page fragment change), waiting until the page says it has loaded or failed."""
+    browser.get("about:blank")
+    browser.get(url)
+    WebDriverWait(browser, WAIT_S).until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-loaded"))
+
+
 def api(url: str, token: str, path: str) -> dict[str, Any]:
     response = requests.get(url + path, headers={"Authorization": f"Bearer {token}"}, timeout=30)
     response.raise_for_status()
@@ -79,9 +86,7 @@ def test_the_billing_page_shows_what_the_api_says(app_url, browser, billed, read
     by_app = api(app_url, reader_token, f"/v1/orgs/{billed}/usage?{month}&group_by=app")
     invoices = api(app_url, reader_token, f"/v1/orgs/{billed}/invoices")
 
-    browser.set_window_size(1280, 2000)
-    browser.get(f"{app_url}/billing#org={billed}&token={reader_token}")
-    WebDriverWait(browser, WAIT_S).until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-loaded"))
+    open_page(browser, f"{app_url}/billing#org={billed}&token={reader_token}")
     assert browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true", \
         browser.find_element(By.ID, "status").text
     assert "token" not in browser.current_url  # the fragment is dropped from the address bar and history
@@ -126,19 +131,23 @@ def test_the_billing_page_shows_what_the_api_says(app_url, browser, billed, read
     assert errors == []
 
     # Readable at 375 px: nothing wider than the screen but the tables' own scroll boxes.
-    # (A window can't be made that narrow; the phone's viewport is emulated, as devtools' device mode does.)
+    # (A window can't be made that narrow; a phone's viewport is emulated, as devtools' device mode does.)
     browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                            {"width": 375, "height": 2400, "deviceScaleFactor": 1, "mobile": False})
-    print(browser.execute_script("return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 376 && !e.closest('.scroll')).map(e => e.tagName + '#' + e.id + ':' + e.getBoundingClientRect().right).join(' ')"))
-    assert browser.execute_script("return window.innerWidth") == 375
-    assert browser.execute_script("return document.documentElement.scrollWidth") <= 375
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    assert browser.save_screenshot(str(ARTIFACTS / "billing-page-375.png"))
+                            {"width": 375, "height": 2400, "deviceScaleFactor": 1, "mobile": True})
+    try:
+        open_page(browser, f"{app_url}/billing#org={billed}&token={reader_token}")
+        assert browser.execute_script("return window.innerWidth") == 375
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= 375
+        assert drawn_points(browser, "chart-app") == expected_points(by_app)
+        assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        assert browser.save_screenshot(str(ARTIFACTS / "billing-page-375.png"))
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def test_a_wrong_token_gets_a_readable_message(app_url, browser, org):
-    browser.get(f"{app_url}/billing#org={org}&token=not-a-token")
-    WebDriverWait(browser, WAIT_S).until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-loaded"))
+    open_page(browser, f"{app_url}/billing#org={org}&token=not-a-token")
     assert browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "error"
     assert "the bearer token is not valid (unauthorized)" in browser.find_element(By.ID, "status").text
     assert browser.find_element(By.ID, "upcoming").get_attribute("hidden") is not None
