@@ -32,4 +32,5 @@ def billing_asset(name: str) -> Response:
     if name not in ASSETS:
         error = {"error": {"code": "not_found", "message": "no such file", "details": {}}}
         return Response(body=json.dumps(error), status_code=404, headers={"Content-Type": "application/json"})
-    return Response(body=(HERE / name).read_text(encoding="utf-8"), status_code=200, headers={"Content-Type": ASSETS[name], **HEADERS})
+    body = (HERE / name).read_text(encoding="utf-8")
+    return Response(body=body, status_code=200, headers={"Content-Type": ASSETS[name], **HEADERS})

@@ -176,7 +176,8 @@ def test_late_usage_lands_in_its_own_periods_buckets(org, pinned_clock):
                           pinned_clock.now, settings())
     assert late.late and late.invoice_id == DEC
     hour = datetime(2026, 11, 30, 22, tzinfo=UTC)
-    assert stored_buckets(org, "2026-11") == {(NOV, results_line(org, NOV), hour): D(1), (DEC, late.line_id, hour): D(2)}
+    on_time = (NOV, results_line(org, NOV), hour)
+    assert stored_buckets(org, "2026-11") == {on_time: D(1), (DEC, late.line_id, hour): D(2)}
     assert stored_buckets(org, "2026-12") == {}
 
 

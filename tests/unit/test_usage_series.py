@@ -26,10 +26,13 @@ NOV = datetime(2026, 11, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 
 
-def make_line(line_id: str = "li_a", *, quantity: Decimal = D(0), unit_price: Decimal = D("0.02"),
-              price_per: Decimal = D(1), tiers: tuple[Tier, ...] = (), pool: str | None = None,
-              allowance: Decimal = D(0), app: str = "web", category: Category = Category.NETWORK,
-              display_unit: str = "GB", divisor: Decimal = D(1)) -> LineItem:
+ZERO, ONE, TWO_CENTS = D(0), D(1), D("0.02")
+
+
+def make_line(line_id: str = "li_a", *, quantity: Decimal = ZERO, unit_price: Decimal = TWO_CENTS,
+              price_per: Decimal = ONE, tiers: tuple[Tier, ...] = (), pool: str | None = None,
+              allowance: Decimal = ZERO, app: str = "web", category: Category = Category.NETWORK,
+              display_unit: str = "GB", divisor: Decimal = ONE) -> LineItem:
     return LineItem(
         id=line_id, kind=LineKind.USAGE, category=category, product="p", description=f"line {line_id}", app=app,
         region="iad", resource="r", meter="egress", quantity=quantity, unit="GB", display_unit=display_unit,
