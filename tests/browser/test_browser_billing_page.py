@@ -4,16 +4,17 @@ draws the charts' series and points from it, logs no console error, and reads we
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from browser_support import ARTIFACTS
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+
+from devstack.browser import show_on_phone, wait_until_loaded
 
 NOW = datetime(2026, 11, 15, 12, tzinfo=UTC)
-WAIT_S = 20
+ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts"
 
 
 @pytest.fixture
@@ -51,13 +52,6 @@ def billed(org: str, pinned_clock: Any) -> str:
     return org
 
 
-def open_page(browser: Any, url: str) -> None:
-    """A fresh load (not a same-page fragment change), waiting until the page says it has loaded or failed."""
-    browser.get("about:blank")
-    browser.get(url)
-    WebDriverWait(browser, WAIT_S).until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-loaded"))
-
-
 def api(url: str, token: str, path: str) -> dict[str, Any]:
     response = requests.get(url + path, headers={"Authorization": f"Bearer {token}"}, timeout=30)
     response.raise_for_status()
@@ -86,9 +80,8 @@ def test_the_billing_page_shows_what_the_api_says(app_url, browser, billed, read
     by_app = api(app_url, reader_token, f"/v1/orgs/{billed}/usage?{month}&group_by=app")
     invoices = api(app_url, reader_token, f"/v1/orgs/{billed}/invoices")
 
-    open_page(browser, f"{app_url}/billing#org={billed}&token={reader_token}")
-    assert browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true", \
-        browser.find_element(By.ID, "status").text
+    loaded = wait_until_loaded(browser, f"{app_url}/billing#org={billed}&token={reader_token}")
+    assert loaded == "true", browser.find_element(By.ID, "status").text
     assert "token" not in browser.current_url  # the fragment is dropped from the address bar and history
 
     # The upcoming invoice: total, month to date, projection, as-of.
@@ -131,11 +124,9 @@ def test_the_billing_page_shows_what_the_api_says(app_url, browser, billed, read
     assert errors == []
 
     # Readable at 375 px: nothing wider than the screen but the tables' own scroll boxes.
-    # (A window can't be made that narrow; a phone's viewport is emulated, as devtools' device mode does.)
-    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                            {"width": 375, "height": 2400, "deviceScaleFactor": 1, "mobile": True})
+    show_on_phone(browser)
     try:
-        open_page(browser, f"{app_url}/billing#org={billed}&token={reader_token}")
+        assert wait_until_loaded(browser, f"{app_url}/billing#org={billed}&token={reader_token}") == "true"
         assert browser.execute_script("return window.innerWidth") == 375
         assert browser.execute_script("return document.documentElement.scrollWidth") <= 375
         assert drawn_points(browser, "chart-app") == expected_points(by_app)
@@ -147,8 +138,7 @@ def test_the_billing_page_shows_what_the_api_says(app_url, browser, billed, read
 
 
 def test_a_wrong_token_gets_a_readable_message(app_url, browser, org):
-    open_page(browser, f"{app_url}/billing#org={org}&token=not-a-token")
-    assert browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "error"
+    assert wait_until_loaded(browser, f"{app_url}/billing#org={org}&token=not-a-token") == "error"
     assert "the bearer token is not valid (unauthorized)" in browser.find_element(By.ID, "status").text
     assert browser.find_element(By.ID, "upcoming").get_attribute("hidden") is not None
     # The only console line is the browser's own note of the refused request, not a script error.
