@@ -55,7 +55,7 @@ def _moment(raw: str, name: str) -> datetime:
             return datetime.fromisoformat(raw).replace(tzinfo=UTC)
         if _MOMENT.match(raw):
             return datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
+    except (ValueError, OverflowError):  # not a calendar date, or an offset that leaves the calendar
         pass
     raise ApiError(422, "validation_failed", f"`{name}` must be a date (YYYY-MM-DD) or a time with its offset "
                    "(YYYY-MM-DDTHH:MM:SSZ)", {"field": name})

@@ -128,6 +128,7 @@ def test_a_voided_invoice_is_no_longer_shown_as_cost(api, used, tokens, reader_t
     ("from=2026-11-01T10:00:00Z&to=2026-11-02&granularity=day", "must each start a day"),
     ("from=yesterday&to=2026-11-02", "`from` must be a date"),
     ("from=2026-11-31&to=2026-12-02", "`from` must be a date"),
+    ("from=0001-01-01T00:00:00%2B01:00&to=2026-12-02", "`from` must be a date"),
     ("from=2026-11-03&to=2026-11-02", "after `from`"),
     ("from=2026-11-01&to=2026-11-02&format=xml", "format"),
 ])
