@@ -33,6 +33,19 @@
     return sign + "$" + Math.floor(abs / 100).toLocaleString("en-US") + "." + String(abs % 100).padStart(2, "0");
   }
 
+  // Decimal strings as the API writes them ("7.5E-7") in plain digits, without going through a float.
+  function plainDecimal(text) {
+    const match = /^(-?)(\d+)(?:\.(\d+))?[eE]([+-]?\d+)$/.exec(text);
+    if (!match) return text;
+    const [, sign, whole, fraction = "", exponent] = match;
+    const digits = whole + fraction;
+    const point = whole.length + Number(exponent);
+    const padded = point <= 0 ? "0".repeat(1 - point) + digits : digits.padEnd(point, "0");
+    const at = Math.max(point, 1);
+    const result = (padded.slice(0, at).replace(/^0+(?=\d)/, "") + "." + padded.slice(at)).replace(/\.?0*$/, "");
+    return sign + (result || "0");
+  }
+
   function day(iso) {
     return iso.slice(0, 10);
   }
@@ -111,9 +124,8 @@
       for (const line of lines) {
         const description = el("th", { scope: "row" }, line.description);
         if (line.late) description.append(" ", el("span", { class: "badge" }, "Late usage for " + line.usage_period));
-        const price = line.unit_price.per === "1"
-          ? "$" + line.unit_price.amount + " / " + line.unit_price.unit
-          : "$" + line.unit_price.amount + " / " + line.unit_price.unit + " (per " + line.unit_price.per + " " + line.unit + ")";
+        const amount = "$" + plainDecimal(line.unit_price.amount) + " / " + line.unit_price.unit;
+        const price = line.unit_price.per === "1" ? amount : amount + " (per " + line.unit_price.per + " " + line.unit + ")";
         body.append(el("tr", { "data-line": line.id },
           description,
           el("td", { class: "num" }, line.display_quantity + " " + line.display_unit),
@@ -204,7 +216,7 @@
   function showInvoices(page) {
     const body = document.querySelector("#invoices tbody");
     body.replaceChildren();
-    for (const invoice of page.invoices) {
+    for (const invoice of page.invoices.filter((invoice) => invoice.status !== "draft")) {  // drafts: above
       const button = el("button", { type: "button", class: "link" }, "CSV");
       button.setAttribute("aria-label", "Download the lines of " + (invoice.number || invoice.id) + " as CSV");
       button.onclick = () => download(orgPath("/invoices/" + encodeURIComponent(invoice.id) + "?format=csv"),
