@@ -187,11 +187,11 @@ def usage_over_time(org: str) -> Any:
     principal().require(org_read(org))
     query = usage_query(app.current_request.query_params)
     as_csv = wants_csv(app.current_request.query_params, app.current_request.headers)
-    profile = profile_or_404(path_org(org))
-    series = usage_series(org, query.span, query.group_by, clock.now())
+    profile, now = profile_or_404(path_org(org)), clock.now()
+    series = usage_series(org, query.span, query.group_by, now)
     if as_csv:
         return csv_response(usage_csv(series, profile.currency), f"{org}-usage.csv")
-    return usage_json(org, series, profile.currency, clock.now())
+    return usage_json(org, series, profile.currency, now)
 
 
 @app.route("/billing", methods=["GET"])
