@@ -137,14 +137,20 @@
     }
   }
 
-  function noteLateUsage(invoice) {
+  // The charts show usage on the days it happened; say what of this invoice they leave out.
+  function noteOutsideCharts(invoice) {
     const late = invoice.lines.filter((line) => line.late);
+    const fixed = invoice.lines.filter((line) => line.kind === "credit" || line.kind === "one_off");
+    const sum = (lines) => dollars(lines.reduce((total, line) => total + line.amount.cents, 0));
+    const parts = [];
+    if (late.length) {
+      const periods = [...new Set(late.map((line) => line.usage_period))].sort().join(", ");
+      parts.push("late usage (" + sum(late) + "), drawn on the days it happened, in " + periods);
+    }
+    if (fixed.length) parts.push("credits and one-off charges (" + sum(fixed) + ")");
     const note = document.getElementById("charts-note");
-    note.hidden = late.length === 0;
-    const cents = late.reduce((sum, line) => sum + line.amount.cents, 0);
-    const periods = [...new Set(late.map((line) => line.usage_period))].sort().join(", ");
-    note.textContent = late.length ? "Late usage (" + dollars(cents) + ") is on this invoice but not in these charts: " +
-      "it is drawn on the days it happened, in " + periods + "." : "";
+    note.hidden = parts.length === 0;
+    note.textContent = parts.length ? "On this invoice but not in these charts: " + parts.join("; ") + "." : "";
   }
 
   // -- charts ----------------------------------------------------------------------------------
@@ -252,7 +258,7 @@
       for (const id of SECTIONS) document.getElementById(id).hidden = false;  // shown first: charts size to them
       showUpcoming(upcoming);
       showLines(upcoming);
-      noteLateUsage(upcoming);
+      noteOutsideCharts(upcoming);
       drawChart(document.getElementById("chart-category"), byCategory);
       drawChart(document.getElementById("chart-app"), byApp);
       showInvoices(invoices);
