@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from devstack.billing_pages import reader_links, screenshot
 from devstack.stack import LocalStack
 
 ORGS = {"acme": "Acme Robotics", "globex": "Globex Streaming", "initech": "Initech Labs"}
@@ -145,6 +146,13 @@ def main(argv: list[str] | None = None) -> int:
                 progress.advance(task)
         console.print(f"usage: {counts}")
         print_invoice(get(f"{api}/v1/orgs/acme/invoices/upcoming", admin))
+        links = reader_links(api, list(ORGS))
+        shot, page_state, page_errors = screenshot(links["acme"], "billing-acme")
+        console.print("billing pages (each link carries a read-only token after '#'; live while the demo runs):")
+        for org, link in links.items():
+            console.print(f"  {org}: {link}", soft_wrap=True)
+        console.print(f"billing page of acme in chromium: {'loaded' if page_state == 'true' else 'FAILED'}, "
+                      f"{len(page_errors)} console errors; screenshot {shot}")
 
         invoice_ids = {}
         for org in ORGS:
@@ -184,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{len(report.unchecked)} unchecked")
         ok = (counts["rejected"] == 0 and counts["duplicate"] > 0 and late_answer["late"]
               and matched == len(ORGS) and len(ours_matched) == len(ORGS) and not report.mismatched)
+        ok = ok and page_state == "true" and not page_errors
     console.print(f"demo {'passed' if ok else 'FAILED'}: {matched} of {len(ORGS)} invoices synced to Stripe and "
                   f"matched to the cent")
     return 0 if ok else 1
