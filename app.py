@@ -11,8 +11,10 @@ from chalicelib import clock
 from chalicelib.api import schemas
 from chalicelib.api.auth import ADMIN, Principal, authenticate, only_writable, org_read
 from chalicelib.api.credits import CreditGrantIn, grant_json, statement_json
+from chalicelib.api.csv_export import csv_response, invoice_lines_csv, usage_csv, wants_csv
 from chalicelib.api.errors import ApiError, with_errors
 from chalicelib.api.fallbacks import answer_what_no_route_serves
+from chalicelib.api.insight import usage_json, usage_query
 from chalicelib.api.openapi import openapi_document
 from chalicelib.api.requests import path_id, path_org, query_cursor, query_int, usage_batch
 from chalicelib.api.subscriptions import PlanCancelIn, PlanChangeIn, subscriptions_json
@@ -26,7 +28,8 @@ from chalicelib.queue import enqueue_sync
 from chalicelib.services.bootstrap import bind_storage
 from chalicelib.services.canary import scheduled_checks
 from chalicelib.services.credits import CreditService
-from chalicelib.services.invoices import InvoiceService
+from chalicelib.services.insight import usage_series
+from chalicelib.services.invoices import InvoiceService, InvoiceView
 from chalicelib.services.reconcile import check_period, requeue_stale
 from chalicelib.services.reports import monthly_report
 from chalicelib.services.subscriptions import SubscriptionService
@@ -35,6 +38,7 @@ from chalicelib.services.usage import STATUSES, record_usage
 from chalicelib.services.webhooks import handle_webhook
 from chalicelib.storage.orgs import OrgRepository
 from chalicelib.storage.tokens import TokenRepository
+from chalicelib.web import billing_asset, billing_page
 
 app = Chalice(app_name="usage-invoicing")
 # Chalice would answer other media types itself, outside our error envelope: accept all, check in body()
@@ -65,6 +69,13 @@ def principal() -> Principal:
 def body() -> Any:
     schemas.require_json(app.current_request.headers.get("content-type", ""))
     return schemas.parse_json(app.current_request.raw_body)
+
+
+def invoice_answer(view: InvoiceView) -> Any:
+    """The invoice as JSON, or its lines as CSV when the client asks for text/csv."""
+    if wants_csv(app.current_request.query_params, app.current_request.headers):
+        return csv_response(invoice_lines_csv(view), f"{view.invoice.org}-{view.invoice.id}.csv")
+    return schemas.view_json(view)
 
 
 def profile_or_404(org: str) -> Any:
@@ -126,19 +137,19 @@ def list_invoices(org: str) -> dict[str, Any]:
 
 @app.route("/v1/orgs/{org}/invoices/upcoming", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
-def upcoming_invoice(org: str) -> dict[str, Any]:
+def upcoming_invoice(org: str) -> Any:
     ready()
     principal().require(org_read(org))
     profile = profile_or_404(path_org(org))
-    return schemas.view_json(InvoiceService().upcoming(org, profile.currency, clock.now()))
+    return invoice_answer(InvoiceService().upcoming(org, profile.currency, clock.now()))
 
 
 @app.route("/v1/orgs/{org}/invoices/{invoice_id}", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
-def get_invoice(org: str, invoice_id: str) -> dict[str, Any]:
+def get_invoice(org: str, invoice_id: str) -> Any:
     ready()
     principal().require(org_read(org))
-    return schemas.view_json(InvoiceService().view(path_org(org), path_id(invoice_id), clock.now()))
+    return invoice_answer(InvoiceService().view(path_org(org), path_id(invoice_id), clock.now()))
 
 
 @app.route("/v1/orgs/{org}/invoices/{invoice_id}/items", methods=["POST"], content_types=ANY_MEDIA)
@@ -241,6 +252,28 @@ def get_credits(org: str) -> dict[str, Any]:
     principal().require(org_read(org))
     profile = profile_or_404(path_org(org))
     return statement_json(org, CreditService().statement(org), profile.currency)
+@app.route("/v1/orgs/{org}/usage", methods=["GET"])
+@with_errors
+def usage_over_time(org: str) -> Any:
+    ready()
+    principal().require(org_read(org))
+    query = usage_query(app.current_request.query_params)
+    as_csv = wants_csv(app.current_request.query_params, app.current_request.headers)
+    profile, now = profile_or_404(path_org(org)), clock.now()
+    series = usage_series(org, query.span, query.group_by, now)
+    if as_csv:
+        return csv_response(usage_csv(series, profile.currency), f"{org}-usage.csv")
+    return usage_json(org, series, profile.currency, now)
+
+
+@app.route("/billing", methods=["GET"])
+def billing() -> Response:
+    return billing_page()
+
+
+@app.route("/billing/{asset}", methods=["GET"])
+def billing_static(asset: str) -> Response:
+    return billing_asset(asset)
 
 
 @app.schedule(Cron(5, "*", "*", "*", "?", "*"))

@@ -21,6 +21,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from chalicelib.domain.money import Money
+from devstack.billing_pages import reader_links, screenshot
 from devstack.demo_billing import PROMOTION_CENTS, last_month_with_promotion, print_credit_preview, subscribe
 from devstack.stack import LocalStack
 
@@ -151,6 +152,13 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"usage: {counts}")
         print_invoice(get(f"{api}/v1/orgs/acme/invoices/upcoming", admin))
         print_credit_preview(get(f"{api}/v1/orgs/initech/invoices/upcoming", admin), console)
+        links = reader_links(api, list(ORGS))
+        shot, page_state, page_errors = screenshot(links["acme"], "billing-acme")
+        console.print("billing pages (each link carries a read-only token after '#'; live while the demo runs):")
+        for org, link in links.items():
+            console.print(f"  {org}: {link}", soft_wrap=True)
+        console.print(f"billing page of acme in chromium: {'loaded' if page_state == 'true' else 'FAILED'}, "
+                      f"{len(page_errors)} console errors; screenshot {shot}")
 
         invoice_ids = {}
         for org in ORGS:
@@ -199,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         ok = (counts["rejected"] == 0 and counts["duplicate"] > 0 and late_answer["late"] and upgraded
               and all(promotion) and sum(promotion) == PROMOTION_CENTS
               and matched == len(shown) and len(ours_matched) == len(shown) and not report.mismatched)
+        ok = ok and page_state == "true" and not page_errors
     console.print(f"demo {'passed' if ok else 'FAILED'}: {matched} of {len(shown)} invoices synced to Stripe and "
                   f"matched to the cent")
     return 0 if ok else 1

@@ -15,7 +15,9 @@ from ..domain.catalog import Category
 from ..domain.credits import CreditReason, Movement
 from ..domain.invoice import InvoiceStatus, PaymentStatus, SyncState
 from ..domain.lines import LineKind
+from ..domain.usage_series import Granularity, GroupBy
 from .credits import CreditGrantIn
+from .csv_export import INVOICE_LINE_COLUMNS, USAGE_COLUMNS
 from .schemas import MAX_BATCH, InvoiceItemIn, OrgIn, UsageEventIn
 from .subscriptions import PlanCancelIn, PlanChangeIn
 
@@ -191,7 +193,8 @@ def openapi_document() -> dict[str, Any]:
             "schemas": {"Error": _ERROR, "UsageEvent": _schema(UsageEventIn), "UsageBatch": batch,
                         "Org": _schema(OrgIn), "InvoiceItem": _schema(InvoiceItemIn),
                         "PlanChange": _schema(PlanChangeIn), "PlanCancel": _schema(PlanCancelIn),
-                        "CreditGrantRequest": _schema(CreditGrantIn), **_response_schemas()},
+                        "CreditGrantRequest": _schema(CreditGrantIn), **_response_schemas(),
+                        **_insight_schemas()},
         },
         "security": [{"bearer": []}],
         "paths": {
@@ -208,10 +211,10 @@ def openapi_document() -> dict[str, Any]:
             "/v1/orgs/{org}/invoices": {"get": _op("List invoices, newest first", "InvoicePage", params=[
                 org, _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
                 _query("cursor", {"type": "string", "maxLength": 400})])},
-            "/v1/orgs/{org}/invoices/upcoming": {"get": _op("The invoice being built now", "InvoiceView",
-                                                            params=[org])},
-            "/v1/orgs/{org}/invoices/{invoice_id}": {"get": _op("One invoice with its lines", "InvoiceView",
-                                                                params=[org, inv])},
+            "/v1/orgs/{org}/invoices/upcoming": {"get": _csv_too(_op("The invoice being built now", "InvoiceView",
+                                                                     params=[org]), INVOICE_LINE_COLUMNS)},
+            "/v1/orgs/{org}/invoices/{invoice_id}": {"get": _csv_too(_op("One invoice with its lines", "InvoiceView",
+                                                                         params=[org, inv]), INVOICE_LINE_COLUMNS)},
             "/v1/orgs/{org}/invoices/{invoice_id}/items": {
                 "post": _op("Add a one-off charge or credit to a draft (idempotent by client_id)", "Line",
                             created=True, body="InvoiceItem", params=[org, inv], errors=(409,))},
@@ -237,5 +240,54 @@ def openapi_document() -> dict[str, Any]:
                 _query("from", month, True), _query("to", month, True),
                 _query("org", {"type": "string", "pattern": r"^[a-z0-9][a-z0-9-]{0,62}$"})])},
             "/v1/stripe/webhook": {"post": webhook},
+            **_insight_paths(org),
         },
+    }
+
+
+# -- usage insight: usage and cost over time, CSV, the billing page -------------------------------
+
+def _insight_schemas() -> dict[str, Any]:
+    quantities = {"type": "object", "additionalProperties": _STRING,
+                  "description": "display unit → quantity in that unit, as a decimal string"}
+    point = _object({"start": _TIME, "cost_cents": _INT, "quantities": quantities})
+    series = _object({"group": _STRING, "label": _STRING, "cost": _ref("Money"), "quantities": quantities,
+                      "points": {"type": "array", "items": point}})
+    return {"UsageSeries": _object({
+        "org": _STRING, "from": _TIME, "to": _TIME, "granularity": _enum(Granularity), "group_by": _enum(GroupBy),
+        "currency": _STRING, "as_of": _TIME, "cost": _ref("Money"),
+        "totals": {"type": "array", "items": _object({"start": _TIME, "cost_cents": _INT})},
+        "series": {"type": "array", "items": series},
+    })}
+
+
+_FORMAT = _query("format", {"type": "string", "enum": ["json", "csv"]})
+
+
+def _csv_too(op: dict[str, Any], columns: tuple[str, ...]) -> dict[str, Any]:
+    """The route also answers text/csv (`?format=csv` or `Accept: text/csv`), with these columns."""
+    op["responses"]["200"]["content"]["text/csv"] = {
+        "schema": {"type": "string", "description": "CSV with a header row: " + ",".join(columns)}}
+    op["parameters"] = [*op.get("parameters", []), _FORMAT]
+    return op
+
+
+def _insight_paths(org: dict[str, Any]) -> dict[str, Any]:
+    moment = {"type": "string", "description": "YYYY-MM-DD, or a UTC time on the hour for granularity=hour"}
+    usage = _op("Usage and cost over time: per hour (at most 7 days) or per day (at most 92 days), grouped; "
+                "each line's bucket costs add up to its amount", "UsageSeries", params=[
+                    org, _query("from", moment, True), _query("to", moment, True),
+                    _query("granularity", _enum(Granularity)), _query("group_by", _enum(GroupBy))],
+                errors=(503,))
+    html = {"description": "The billing page", "content": {"text/html": {"schema": _STRING}}}
+    asset = {"description": "The page's script or style sheet",
+             "content": {"text/javascript": {"schema": _STRING}, "text/css": {"schema": _STRING}}}
+    return {
+        "/v1/orgs/{org}/usage": {"get": _csv_too(usage, USAGE_COLUMNS)},
+        "/billing": {"get": {"summary": "The billing page; it reads this API with a token the user gives it",
+                             "security": [], "responses": {"200": html}}},
+        "/billing/{asset}": {"get": {
+            "summary": "The billing page's files", "security": [],
+            "parameters": [_path("asset", r"^[a-z.]{1,40}$")],
+            "responses": {"200": asset, "404": _json("Error", _ref("Error"))}}},
     }

@@ -17,6 +17,9 @@ safe alphabet without the '#' delimiter, so a user value can never forge another
   ORG#{org}#CREDITS          BALANCE            credit running totals    balance in one read
   ORG#{org}#CREDITS          GRANT#{grant}      one credit grant         grants to apply at finalize
   ORG#{org}#CREDITS          ENTRY#{entry}      ledger movement          the ledger, one id per cause
+  USAGE#{org}#{YYYY-MM}      DAY#{YYYY-MM-DD}#{invoice}#{line}
+                                                a line's usage on one    usage over time: one Query per month
+                                                day, and per hour        reads every line's buckets of that month
 
 GSI gsi1 indexes invoice headers by state: gsi1pk STATE#{state}, gsi1sk {period}#{org}.
 It serves the month-end finalizer (drafts of past periods) and the reconciler (unsynced).
@@ -155,3 +158,21 @@ def entry_sk(entry_id: str) -> str:
 
 def credit_expiry_gsi_sk(expires_at: str, org: str, grant_id: str) -> str:
     return f"{expires_at}#{safe(org)}#{safe(grant_id)}"
+_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_DAY = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+
+
+def usage_pk(org: str, period: str) -> str:
+    """The month the usage happened in (a late line's buckets sit in their own period, like its usage)."""
+    if not _PERIOD.match(period):
+        raise UnsafeKeyPart(f"not a period {period!r}")
+    return f"USAGE#{safe(org)}#{period}"
+
+
+USAGE_DAY_SK_PREFIX = "DAY#"
+
+
+def usage_day_sk(day: str, invoice_id: str, line_id: str) -> str:
+    if not _DAY.match(day):
+        raise UnsafeKeyPart(f"not a day {day!r}")
+    return f"{USAGE_DAY_SK_PREFIX}{day}#{safe(invoice_id)}#{safe(line_id)}"

@@ -225,6 +225,19 @@ class LeaseItem(BaseItem):
     expires_at = NumberAttribute()
 
 
+class UsageDayRecord(BaseItem):
+    """One line's usage on one UTC day. Its hours are top-level number attributes h00..h23 (ADD works on
+    top-level attributes only), written and read by storage/buckets.py; the item stays under 1 KB."""
+
+    class Meta(_Meta):
+        pass
+
+    invoice_id = UnicodeAttribute()
+    line_id = UnicodeAttribute()
+    day = UnicodeAttribute()
+    quantity = DecimalAttribute(default=Decimal)
+
+
 class SubscribedIndex(GlobalSecondaryIndex["SubscriptionsItem"]):
     class Meta:
         index_name = "gsi1"
@@ -306,7 +319,7 @@ class CreditEntryItem(BaseItem):
 
 MODELS: tuple[type[BaseItem], ...] = (
     BaseItem, OrgItem, InvoiceItem, LineItemRecord, EventRecord, TokenItem, RollupItem, WebhookEventItem, LeaseItem,
-    SubscriptionsItem, CreditBalanceItem, CreditGrantItem, CreditEntryItem,
+    UsageDayRecord, SubscriptionsItem, CreditBalanceItem, CreditGrantItem, CreditEntryItem,
 )
 
 

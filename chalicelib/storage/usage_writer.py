@@ -3,7 +3,8 @@
 Each transaction holds, for a chunk of events:
   - a ConditionCheck per target invoice: it must still be a draft;
   - a Put per event of its dedup record, conditioned on not existing;
-  - one Update per line, ADDing the summed quantity of the chunk's events for that line.
+  - one Update per line, ADDing the summed quantity of the chunk's events for that line;
+  - one Update per line and day of the chunk's events: the line's usage buckets (buckets.py).
 They commit together or not at all, so an event is never claimed without being counted
 nor counted twice. A cancelled transaction tells, per action, why: duplicate events are
 dropped, events whose invoice closed meanwhile go back to the caller for re-routing, and
@@ -28,7 +29,7 @@ from pynamodb.transactions import TransactWrite
 from ..domain.invoice import InvoiceStatus
 from ..domain.lines import LineKind
 from ..domain.pricebook import Quote
-from . import keys
+from . import buckets, keys
 from .lanes import lanes, run_lanes
 from .line_writes import LineSum, Span, add_line_write, aggregate, stored_spans
 from .models import EventRecord, InvoiceItem, LineItemRecord
@@ -83,18 +84,22 @@ class _Chunk:
     placements: list[Placement] = field(default_factory=list)
     invoices: set[tuple[str, str]] = field(default_factory=set)
     lines: set[tuple[str, str, str]] = field(default_factory=set)
+    day_buckets: set[buckets.BucketKey] = field(default_factory=set)
 
     def actions_with(self, placement: Placement) -> int:
         t = placement.target
         extra_invoice = (t.org, t.invoice_id) not in self.invoices
         extra_line = (t.org, t.invoice_id, t.line_id) not in self.lines
-        return len(self.invoices) + len(self.lines) + len(self.placements) + 1 + extra_invoice + extra_line
+        extra_bucket = buckets.bucket_of(placement) not in self.day_buckets
+        return (len(self.invoices) + len(self.lines) + len(self.day_buckets) + len(self.placements) + 1
+                + extra_invoice + extra_line + extra_bucket)
 
     def add(self, placement: Placement) -> None:
         t = placement.target
         self.placements.append(placement)
         self.invoices.add((t.org, t.invoice_id))
         self.lines.add((t.org, t.invoice_id, t.line_id))
+        self.day_buckets.add(buckets.bucket_of(placement))
 
 
 def chunk(placements: Iterable[Placement]) -> list[list[Placement]]:
@@ -216,6 +221,7 @@ def _transact(
             tx.save(record, condition=EventRecord.pk.does_not_exist())
         for line in lines:
             add_line_write(tx, line, spans, now)  # a Put (new line, after the dedup Puts) or an Update
+        buckets.add_updates(tx, placements)  # unconditioned, after the line writes: reasons read by index above
 
 
 @dataclass(frozen=True)

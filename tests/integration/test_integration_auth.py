@@ -32,6 +32,7 @@ def endpoints(org: str) -> list[tuple[str, str, Any]]:
         ("GET", f"/v1/orgs/{org}/credits", None),
         ("POST", f"/v1/orgs/{org}/credits", {"client_id": "auth-grant", "amount_cents": 100, "reason": "goodwill",
                                              "description": "sorry"}),
+        ("GET", f"/v1/orgs/{org}/usage?from=2026-11-01&to=2026-12-01&group_by=app", None),
     ]
 
 
@@ -68,8 +69,11 @@ def test_every_route_of_the_app_is_covered_here(org):
     from chalicelib.api.fallbacks import served_routes
 
     routes = served_routes(application.app)  # not the 405/404 answers for what no route serves
-    # The API description is public; Stripe's webhook is authenticated by Stripe's signature instead.
-    assert routes - {("GET", "/v1/openapi.json"), ("POST", "/v1/stripe/webhook")} == covered
+    # The API description is public; Stripe's webhook is authenticated by Stripe's signature instead;
+    # the billing page's static files hold no data (the page reads the API with the user's token).
+    public = {("GET", "/v1/openapi.json"), ("POST", "/v1/stripe/webhook"), ("GET", "/billing"),
+              ("GET", "/billing/{asset}")}
+    assert routes - public == covered
 
 
 @pytest.mark.parametrize("authorization", [None, "Bearer not-a-real-token", "Basic dXNlcjpwYXNz", "Bearer ",

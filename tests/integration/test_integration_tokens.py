@@ -94,7 +94,7 @@ def test_a_writer_limited_to_one_org_cannot_write_or_claim_event_ids_of_another(
     by_id = {r["id"]: r for r in response.json_body["results"]}
     assert by_id["mine-1"]["status"] == "accepted"
     assert by_id[claimed]["status"] == "rejected" and by_id[claimed]["error"]["code"] == "forbidden"
-    assert response.json_body["counts"] == {"accepted": 1, "duplicate": 0, "rejected": 1}
+    assert response.json_body["counts"] == {"accepted": 1, "duplicate": 0, "conflict": 0, "rejected": 1}
     # The other org's own producer still owns that event id: its event is accepted, not a "duplicate".
     theirs = post_usage(api, tokens["usage"], [usage_event(other, claimed)])
     assert theirs.json_body["results"][0]["status"] == "accepted"

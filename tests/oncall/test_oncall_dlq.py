@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from typing import Any
 
-import pytest
 from oncall_support import (
     create_org,
     dead_letter,
@@ -21,26 +18,6 @@ from oncall_support import (
 )
 
 STRIPE_DOWN = "stripe InvalidRequestError (400): No such customer: 'cus_gone'"
-
-
-@pytest.fixture
-def table_stream(local_aws: Any, queues: Any) -> Iterator[Any]:
-    """The table's stream handler as Lambda runs it, driven by the test. Call it once the invoices are set
-    up: it reads the stream from then on, and `run_until_idle` then sends what the changes call for."""
-    import app
-    from devstack.event_runner import EventRunner
-
-    def positioned() -> Any:
-        runner = EventRunner(app.handle_table_changes, None, stream_arn=local_aws.stream_arn,
-                             starting_position="LATEST", max_retries=3)
-        runner.poll_once()
-        made.append(runner)
-        return runner
-
-    made: list[Any] = []
-    yield positioned
-    for runner in made:
-        runner.stop()
 
 
 def test_list_shows_each_dead_letter_with_its_reason_and_invoice_without_consuming_it(cli, cli_text, queues):
