@@ -13,6 +13,13 @@ safe alphabet without the '#' delimiter, so a user value can never forge another
   ORG#{org}                  ROLLUP#{YYYY-MM}   month totals of one org  totals for one org
   WEBHOOK#{event}            WEBHOOK            processed Stripe event   webhook idempotency
   SYNCLEASE#{org}#{invoice}  LEASE              sync worker lease        one worker per invoice
+  ORG#{org}                  BUDGET             monthly budget           get / put an org's budget
+  ORG#{org}                  ALERT#{period}#{kind}#{threshold}
+                                                alert, once per cause    exactly-once alerts; history newest first
+  ORG#{org}                  NOTICE#{event}     customer event (TTL)     exactly-once events; the stream fans out
+  ORG#{org}                  WHEP#{endpoint}    webhook endpoint         list an org's endpoints
+  WHEP#{org}#{endpoint}      DLV#{created}#{event}
+                                                delivery log (TTL)       an endpoint's deliveries, oldest first
 
 GSI gsi1 indexes invoice headers by state: gsi1pk STATE#{state}, gsi1sk {period}#{org}.
 It serves the month-end finalizer (drafts of past periods) and the reconciler (unsynced).
@@ -110,3 +117,35 @@ def state_gsi_pk(state: str) -> str:
 
 def state_gsi_sk(period: str, org: str) -> str:
     return f"{period}#{safe(org)}"
+
+
+BUDGET_SK = "BUDGET"
+ALERT_SK_PREFIX = "ALERT#"
+NOTICE_SK_PREFIX = "NOTICE#"
+ENDPOINT_SK_PREFIX = "WHEP#"
+DELIVERY_SK_PREFIX = "DLV#"
+
+
+def alert_sk(period: str, kind: str, threshold: str) -> str:
+    return f"{ALERT_SK_PREFIX}{period}#{safe(kind)}#{safe(threshold)}"
+
+
+def alert_period_prefix(period: str) -> str:
+    return f"{ALERT_SK_PREFIX}{period}#"
+
+
+def notice_sk(event_id: str) -> str:
+    return f"{NOTICE_SK_PREFIX}{safe(event_id)}"
+
+
+def endpoint_sk(endpoint_id: str) -> str:
+    return f"{ENDPOINT_SK_PREFIX}{safe(endpoint_id)}"
+
+
+def deliveries_pk(org: str, endpoint_id: str) -> str:
+    return f"WHEP#{safe(org)}#{safe(endpoint_id)}"
+
+
+def delivery_sk(event_created: str, event_id: str) -> str:
+    """`event_created` is the event's compact UTC time (YYYYmmddTHHMMSS), so the log reads in time order."""
+    return f"{DELIVERY_SK_PREFIX}{safe(event_created)}#{safe(event_id)}"
