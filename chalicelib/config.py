@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
+from .domain.notifications import DISABLE_AFTER, RETRY_SCHEDULE
+
 
 def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
@@ -34,6 +36,15 @@ class Settings:
     stripe_webhook_secret: str
     stripe_max_network_retries: int
     log_level: str
+    delivery_queue_url: str = ""
+    delivery_dlq_url: str = ""
+    webhook_retry_schedule: tuple[timedelta, ...] = RETRY_SCHEDULE
+    webhook_disable_after: timedelta = DISABLE_AFTER
+
+    @property
+    def local_stage(self) -> bool:
+        """Only the local stack may send webhooks over plain http or to loopback and private addresses."""
+        return self.stage == "local"
 
     @property
     def dedup_retention(self) -> timedelta:
@@ -72,7 +83,17 @@ def settings() -> Settings:
         stripe_webhook_secret=_secret("STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_PARAM"),
         stripe_max_network_retries=int(_env("STRIPE_MAX_NETWORK_RETRIES", "2")),
         log_level=_env("LOG_LEVEL", "INFO"),
+        delivery_queue_url=_env("DELIVERY_QUEUE_URL"),
+        delivery_dlq_url=_env("DELIVERY_DLQ_URL"),
+        webhook_retry_schedule=_schedule(_env("WEBHOOK_RETRY_SCHEDULE_SECONDS")) or RETRY_SCHEDULE,
+        webhook_disable_after=timedelta(seconds=int(_env("WEBHOOK_DISABLE_AFTER_SECONDS",
+                                                         str(int(DISABLE_AFTER.total_seconds()))))),
     )
+
+
+def _schedule(text: str) -> tuple[timedelta, ...]:
+    """`30,120,600`: seconds to wait after each failed delivery (tests and the local stack shorten it)."""
+    return tuple(timedelta(seconds=int(part)) for part in text.split(",") if part.strip())
 
 
 def reload_settings() -> Settings:

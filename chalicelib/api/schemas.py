@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from ..domain.collection import MAX_DAYS_UNTIL_DUE, Collection, CollectionMethod
+from ..domain.errors import ValidationFailed
 from ..domain.invoice import Invoice
 from ..domain.lines import LineItem
 from ..domain.money import Money
@@ -54,6 +56,16 @@ class OrgIn(_Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
     email: Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
     currency: Literal["usd"] = "usd"
+    # How Stripe collects: the card on file, or an emailed invoice due after `days_until_due` (default 14).
+    collection_method: Literal["charge_automatically", "send_invoice"] | None = None
+    days_until_due: Annotated[int, Field(strict=True, ge=1, le=MAX_DAYS_UNTIL_DUE)] | None = None
+
+    def collection(self) -> Collection | None:
+        if self.collection_method is None:
+            if self.days_until_due is not None:
+                raise ValidationFailed("days_until_due needs collection_method send_invoice")
+            return None
+        return Collection.of(CollectionMethod(self.collection_method), self.days_until_due)
 
 
 class InvoiceItemIn(_Strict):
@@ -97,6 +109,7 @@ def org_json(profile: OrgProfile) -> dict[str, Any]:
     return {
         "org": profile.org, "name": profile.name, "email": profile.email, "currency": profile.currency,
         "created_at": _iso(profile.created_at), "updated_at": _iso(profile.updated_at),
+        "collection_method": profile.collection.method.value, "days_until_due": profile.collection.days_until_due,
     }
 
 
@@ -148,6 +161,9 @@ def invoice_json(invoice: Invoice) -> dict[str, Any]:
         "voided_at": _iso(invoice.voided_at),
         "version": invoice.version,
         "payment_status": invoice.payment_status.value,
+        "payment_attempts": invoice.payment_attempts,
+        "hosted_invoice_url": invoice.sync.hosted_invoice_url,
+        "invoice_pdf": invoice.sync.invoice_pdf,
         "sync": {
             "state": invoice.sync.state.value,
             "stripe_invoice_id": invoice.sync.stripe_invoice_id,

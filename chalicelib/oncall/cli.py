@@ -110,7 +110,7 @@ def cmd_reconcile(args: argparse.Namespace, ctx: Context) -> Answer:
     if args.requeue_stale and ctx.sync_queue_url:  # it sends there: refuse before reading anything if unset
         requeue_stale(ctx.now, ctx.settings.sync_stale_after, report)
     check_period(args.period, default_gateway(), ctx.now, report)
-    code = EXIT_ATTENTION if report.mismatched else EXIT_OK
+    code = EXIT_ATTENTION if report.mismatched or report.payment_drift else EXIT_OK
     period = str(args.period)
     return code, render.reconcile_json(report, period), render.reconcile_view(report, period)
 

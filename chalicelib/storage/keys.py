@@ -119,6 +119,7 @@ def state_gsi_sk(period: str, org: str) -> str:
     return f"{period}#{safe(org)}"
 
 
+LINE_SK_PREFIX = "LINE#"
 BUDGET_SK = "BUDGET"
 ALERT_SK_PREFIX = "ALERT#"
 NOTICE_SK_PREFIX = "NOTICE#"
