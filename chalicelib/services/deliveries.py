@@ -33,7 +33,7 @@ from .endpoints import check_url
 from .sync_worker import QueueMessage
 
 Change = tuple[str, Mapping[str, Any] | None, Mapping[str, Any] | None]
-TIMEOUT_SECONDS = (3.05, 10)  # connect, read: a slow receiver costs a retry, not a stuck worker
+TIMEOUT_SECONDS = (3, 10)  # connect, read: a slow receiver costs a retry, not a stuck worker
 USER_AGENT = "usage-invoicing-webhooks/1"
 _session = requests.Session()
 _session.trust_env = False  # no proxy from the environment: the address we checked is the one we reach

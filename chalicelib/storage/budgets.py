@@ -98,5 +98,5 @@ class AlertRepository:
                 if "TransactionConflict" not in codes or attempt == TRANSACTION_TRIES:
                     raise  # the stream batch is retried
                 # Another writer holds one of the items: wait a little and look again.
-                time.sleep(random.uniform(0, 0.02 * 2 ** attempt))
+                time.sleep(random.randint(0, 20 * 2**attempt) / 1000)  # full jitter, milliseconds
         return False
