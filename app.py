@@ -291,7 +291,7 @@ def create_webhook_endpoint(org: str) -> Response:
     current = ready()
     principal().require(ADMIN)
     profile_or_404(path_org(org))
-    data = notify_schemas.EndpointIn.model_validate(body())
+    data = notify_schemas.WebhookEndpointIn.model_validate(body())
     endpoint, secret = register_endpoint(org, data.url, data.types(), clock.now(), current.local_stage)
     return Response(notify_schemas.endpoint_json(endpoint, secret), status_code=201)
 

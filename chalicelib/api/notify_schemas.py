@@ -43,7 +43,7 @@ class BudgetIn(_Strict):
                                           max_length=MAX_THRESHOLDS)
 
 
-class EndpointIn(_Strict):
+class WebhookEndpointIn(_Strict):
     url: Annotated[str, StringConstraints(min_length=8, max_length=MAX_URL_LENGTH)]
     event_types: list[EventTypeName] = Field(min_length=1, max_length=len(EventType))
 

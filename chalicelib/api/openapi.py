@@ -12,8 +12,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..domain.catalog import Category
+from ..domain.collection import CollectionMethod
 from ..domain.invoice import InvoiceStatus, PaymentStatus, SyncState
 from ..domain.lines import LineKind
+from . import notify_openapi
 from .schemas import MAX_BATCH, InvoiceItemIn, OrgIn, UsageEventIn
 
 _ERROR = {
@@ -62,7 +64,8 @@ def _response_schemas() -> dict[str, Any]:
         "period_end": _TIME, "status": _enum(InvoiceStatus), "currency": _STRING, "subtotal": money,
         "credits": money, "total": money, "line_count": _INT, "created_at": _TIME, "updated_at": _TIME,
         "finalized_at": _MAYBE_TIME, "due_at": _MAYBE_TIME, "voided_at": _MAYBE_TIME, "version": _INT,
-        "payment_status": _enum(PaymentStatus),
+        "payment_status": _enum(PaymentStatus), "payment_attempts": _INT,
+        "hosted_invoice_url": _MAYBE_STRING, "invoice_pdf": _MAYBE_STRING,
         "sync": _object({"state": _enum(SyncState), "stripe_invoice_id": _MAYBE_STRING,
                          "stripe_invoice_number": _MAYBE_STRING, "attempts": _INT, "last_error": _MAYBE_STRING,
                          "synced_at": _MAYBE_TIME}),
@@ -71,8 +74,8 @@ def _response_schemas() -> dict[str, Any]:
     view = {
         **invoice, "lines": {"type": "array", "items": _ref("Line")}, "as_of": _TIME,
         "breakdown": _object({"by_app": by_key, "by_category": by_key, "by_region": by_key}),
-        # Only the open invoice of the current period has these.
-        "month_to_date": money, "projected_total": money,
+        # Only the open invoice of the current period has these; `budget` only when the org has one.
+        "month_to_date": money, "projected_total": money, "budget": _ref("BudgetStatus"),
     }
     result = _object({
         "index": _INT, "id": _MAYBE_STRING, "status": {"type": "string", "enum": ["accepted", "duplicate", "rejected"]},
@@ -84,7 +87,9 @@ def _response_schemas() -> dict[str, Any]:
     return {
         "Money": _object({"cents": _INT, "display": _STRING}),
         "OrgProfile": _object({"org": _STRING, "name": _STRING, "email": _STRING, "currency": _STRING,
-                               "created_at": _TIME, "updated_at": _TIME}),
+                               "created_at": _TIME, "updated_at": _TIME,
+                               "collection_method": _enum(CollectionMethod), "days_until_due": {
+                                   "type": ["integer", "null"]}}),
         "Line": _object({
             "id": _STRING, "kind": _enum(LineKind), "category": _enum(Category), "product": _STRING,
             "description": _STRING, "app": _MAYBE_STRING, "resource": _MAYBE_STRING, "region": _MAYBE_STRING,
@@ -95,7 +100,7 @@ def _response_schemas() -> dict[str, Any]:
             "price_version": _MAYBE_STRING,
         }),
         "Invoice": _object(invoice),
-        "InvoiceView": _object(view, optional=("month_to_date", "projected_total")),
+        "InvoiceView": _object(view, optional=("month_to_date", "projected_total", "budget")),
         "InvoicePage": _object({"invoices": {"type": "array", "items": _ref("Invoice")},
                                 "next_cursor": _MAYBE_STRING}),
         "UsageResults": _object({"results": {"type": "array", "items": result},
@@ -158,7 +163,8 @@ def openapi_document() -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {"Error": _ERROR, "UsageEvent": _schema(UsageEventIn), "UsageBatch": batch,
-                        "Org": _schema(OrgIn), "InvoiceItem": _schema(InvoiceItemIn), **_response_schemas()},
+                        "Org": _schema(OrgIn), "InvoiceItem": _schema(InvoiceItemIn), **_response_schemas(),
+                        **notify_openapi.schemas()},
         },
         "security": [{"bearer": []}],
         "paths": {
@@ -190,5 +196,6 @@ def openapi_document() -> dict[str, Any]:
                 _query("from", month, True), _query("to", month, True),
                 _query("org", {"type": "string", "pattern": r"^[a-z0-9][a-z0-9-]{0,62}$"})])},
             "/v1/stripe/webhook": {"post": webhook},
+            **notify_openapi.paths(_op, org, _query),
         },
     }
