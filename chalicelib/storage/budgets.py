@@ -64,10 +64,10 @@ class AlertRepository:
 
     def history(self, org: str, limit: int, after: str | None) -> tuple[list[Alert], str | None]:
         """Newest period first; `after` is the sort key of the last alert of the previous page."""
-        condition = AlertItem.sk.startswith(keys.ALERT_SK_PREFIX)
-        if after is not None:
-            condition = AlertItem.sk.between(keys.ALERT_SK_PREFIX, after) & (AlertItem.sk < after)
-        items = list(AlertItem.query(keys.org_pk(org), condition, scan_index_forward=False, limit=limit + 1))
+        start = {"pk": {"S": keys.org_pk(org)}, "sk": {"S": after}} if after is not None else None
+        # One more than asked: only the extra item proves there is a next page.
+        items = list(AlertItem.query(keys.org_pk(org), AlertItem.sk.startswith(keys.ALERT_SK_PREFIX),
+                                     scan_index_forward=False, limit=limit + 1, last_evaluated_key=start))
         more = len(items) > limit
         items = items[:limit]
         return [_alert(item) for item in items], items[-1].sk if more else None
