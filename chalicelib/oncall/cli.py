@@ -23,7 +23,7 @@ from ..services.bootstrap import bind_storage
 from ..services.reconcile import ReconcileReport, check_period, requeue_stale
 from ..services.sync_worker import default_gateway
 from ..storage.invoices import InvoiceRepository
-from . import invoices, queues, render, status
+from . import invoices, queues, render, status, webhooks
 from .dlq import DeadLetterQueue
 
 EXIT_OK, EXIT_ATTENTION = 0, 1
@@ -167,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("period", type=_period, help="YYYY-MM")
     cmd.add_argument("--requeue-stale", action="store_true", help="also re-enqueue syncs pending too long")
     cmd.set_defaults(handler=cmd_reconcile)
+    webhooks.add_commands(commands, common)
     return parser
 
 

@@ -245,3 +245,44 @@ def test_endpoint_api_shows_the_secret_once_and_refuses_bad_input(stack, api):
     assert api.http.delete(f"{path}/{made['id']}", headers=admin).status_code == 200
     assert api.http.delete(f"{path}/{made['id']}", headers=admin).status_code == 404
     assert api.http.get(f"{path}/{made['id']}/deliveries", headers=admin).status_code == 404
+
+
+def oncall(capsys: Any, *args: str) -> Any:
+    from chalicelib.oncall.cli import main
+
+    capsys.readouterr()  # the service's own logs so far (they go to stdout, as in Lambda)
+    code = main(["--json", *args])
+    output = capsys.readouterr().out
+    assert code == 0, output
+    return json.loads(output)
+
+
+def test_oncall_lists_deliveries_and_replays_what_an_endpoint_missed(stack, receiver, settings_for, capsys):
+    settings_for(WEBHOOK_RETRY_SCHEDULE_SECONDS="1")  # one retry, then the delivery DLQ
+    org = create_org("oncall")
+    hook, receiver.secret = register(org, receiver.url)
+    receiver.down()
+    missed = publish(org, 2, "oncall")
+    wait_for(lambda: {d.status.value for d in deliveries(org, hook.id).values()} == {"dead"} and
+             len(deliveries(org, hook.id)) == 2, 60, lambda: poll(stack), "both deliveries to give up")
+
+    shown = oncall(capsys, "webhooks", "deliveries", org, hook.id)["deliveries"]
+    assert {(d["event_id"], d["status"], d["attempts"]) for d in shown} == {(e, "dead", 2) for e in missed}
+    assert oncall(capsys, "webhooks", "list", org)["endpoints"][0]["failing_since"] is not None
+    assert len(oncall(capsys, "webhooks", "dlq-replay", "--dry-run")["moved"]) >= 2
+
+    receiver.up()
+    planned = oncall(capsys, "webhooks", "replay", org, hook.id, "--dry-run")
+    assert set(planned["queued"]) == missed and planned["dry_run"] is True
+    stack.runner.run_until_idle(30)
+    assert receiver.event_ids() == set()  # a dry run changes nothing
+    assert set(oncall(capsys, "webhooks", "replay", org, hook.id)["queued"]) == missed
+    stack.runner.run_until_idle(30)
+    assert receiver.event_ids() == missed
+
+    again = oncall(capsys, "webhooks", "replay", org, hook.id)  # safe to run twice
+    assert again["queued"] == [] and set(again["skipped"]) == missed
+    oncall(capsys, "webhooks", "dlq-replay")  # the dead letters come back and find their events delivered
+    before = len(receiver.received)
+    stack.runner.run_until_idle(30)
+    assert len(receiver.received) == before
