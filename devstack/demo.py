@@ -2,7 +2,10 @@
 
 Three organisations, a month of usage over HTTP (with resends and late usage), a credit,
 finalize, the Stripe sync through stream → queue → worker, each invoice beside its Stripe
-copy, and a reconciliation verdict. Exits 0 only if every invoice matched Stripe to the cent.
+copy, and a reconciliation verdict. Stripe collects (a card charged, a card declined, an
+invoice emailed); acme's spend alerts and every org's invoice events reach their webhook
+endpoints, and globex learns its payment failed. Exits 0 only if every invoice matched
+Stripe to the cent and each customer heard what happened.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from devstack.demo_notify import BILLING, DECLINED, Customers
 from devstack.stack import LocalStack
 
 ORGS = {"acme": "Acme Robotics", "globex": "Globex Streaming", "initech": "Initech Labs"}
@@ -113,7 +117,7 @@ def print_side_by_side(ours: dict[str, Any], theirs: dict[str, Any] | None) -> b
     console.print(table)
     same_lines = all(stripe_lines.get(line["id"]) == line["amount"]["cents"] for line in ours["lines"])
     return theirs is not None and total_theirs == ours["total"]["cents"] and same_lines \
-        and len(stripe_lines) == len(ours["lines"]) and theirs["status"] == "open"
+        and len(stripe_lines) == len(ours["lines"]) and theirs["status"] in ("open", "paid")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,8 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         admin, usage = tokens["admin"], tokens["usage"]
         console.print(f"local stack up: API {api}, Stripe emulator {stack.stripe_url}")
         for org, name in ORGS.items():
-            post(f"{api}/v1/orgs/{org}", admin, {"name": name, "email": f"billing@{org}.test"},
+            post(f"{api}/v1/orgs/{org}", admin, {"name": name, "email": f"billing@{org}.test", **BILLING[org]},
                  method="PUT").raise_for_status()
+        customers = Customers(api or "", admin, console)
+        customers.set_up(ORGS, stack.stripe)
         batches = []
         for org in ORGS:
             events = simulated_events(org, now, rnd, args.samples)
@@ -144,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
                     counts[key] += value
                 progress.advance(task)
         console.print(f"usage: {counts}")
+        stack.runner.run_until_idle(120)  # the stream evaluates acme's budget; alerts go out
         print_invoice(get(f"{api}/v1/orgs/acme/invoices/upcoming", admin))
+        customers.print_alerts("acme")
 
         invoice_ids = {}
         for org in ORGS:
@@ -169,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
                           for o, i in invoice_ids.items()]
                 if all(state in ("synced", "failed") for state in states):
                     break
+        told = customers.wait_for_payments(
+            lambda: stack.runner.run_until_idle(60),
+            lambda org: get(f"{api}/v1/orgs/{org}/invoices/{invoice_ids[org]}", admin))
+        customers.print_received()
         matched = 0
         for org, invoice_id in invoice_ids.items():
             ours = get(f"{api}/v1/orgs/{org}/invoices/{invoice_id}", admin)
@@ -182,7 +194,12 @@ def main(argv: list[str] | None = None) -> int:
         ours_matched = [name for name in report.matched if name.split("/")[0] in ORGS]
         console.print(f"reconciliation: {len(ours_matched)} matched, {len(report.mismatched)} mismatched, "
                       f"{len(report.unchecked)} unchecked")
-        ok = (counts["rejected"] == 0 and counts["duplicate"] > 0 and late_answer["late"]
+        told = told and "budget.threshold_crossed" in customers.types("acme") and \
+            all("invoice.synced" in customers.types(org) for org in ORGS)
+        console.print(f"customers told: {'yes' if told else 'NO'} ({DECLINED}'s declined card reached it as "
+                      f"invoice.payment_failed)")
+        customers.stop()
+        ok = (counts["rejected"] == 0 and counts["duplicate"] > 0 and late_answer["late"] and told
               and matched == len(ORGS) and len(ours_matched) == len(ORGS) and not report.mismatched)
     console.print(f"demo {'passed' if ok else 'FAILED'}: {matched} of {len(ORGS)} invoices synced to Stripe and "
                   f"matched to the cent")
