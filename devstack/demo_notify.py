@@ -20,8 +20,9 @@ BILLING = {
     "initech": {"collection_method": "send_invoice", "days_until_due": 30},
 }
 DECLINED = "globex"
-# acme's month costs a few hundred dollars: these thresholds are crossed as the usage arrives.
-ACME_BUDGET = {"amount_cents": 40000, "thresholds": [{"percent": 50}, {"percent": 80}, {"amount_cents": 25000}]}
+# acme's month costs about $90 (its $29 support plan from day one): 25 % and $20 are crossed whatever
+# the day, 90 % late in the month or on the projection.
+ACME_BUDGET = {"amount_cents": 10000, "thresholds": [{"percent": 25}, {"percent": 90}, {"amount_cents": 2000}]}
 EVENTS = ["invoice.finalized", "invoice.synced", "invoice.payment_succeeded", "invoice.payment_failed",
           "invoice.sync_delayed", "budget.threshold_crossed"]
 
@@ -50,7 +51,7 @@ class Customers:
         stripe.set_payment_outcome("declines", customer=f"billing@{DECLINED}.test")
         self._call("PUT", "/v1/orgs/acme/budget", ACME_BUDGET)
         self.console.print("billing: acme charged (card succeeds), globex charged (card declines), initech emailed "
-                           "(30 days); acme budget $400 with alerts at 50 %, 80 % and $250")
+                           "(30 days); acme budget $100 with alerts at 25 %, 90 % and $20")
 
     def stop(self) -> None:
         for receiver in self.receivers.values():
@@ -69,7 +70,7 @@ class Customers:
 
     def print_received(self) -> None:
         table = Table(title="what reached each customer's endpoint (signature verified, deduplicated by id)")
-        for column in ("org", "event", "invoice", "payment status", "verified"):
+        for column in ("org", "event", "about", "status", "verified"):
             table.add_column(column)
         for org, receiver in self.receivers.items():
             seen: set[str] = set()
@@ -77,9 +78,15 @@ class Customers:
                 if received.event_id in seen:
                     continue
                 seen.add(received.event_id)
-                invoice = received.body.get("data", {}).get("invoice", {})
-                table.add_row(org, received.type, invoice.get("id", "-"), invoice.get("payment_status", "-"),
-                              "yes" if received.verified else "NO")
+                data = received.body.get("data", {})
+                if "alert" in data:
+                    alert = data["alert"]
+                    about = f"{alert['period']} {alert['kind']} ≥ ${alert['threshold_cents'] / 100:,.2f}"
+                    status = f"spend ${alert['spend_cents'] / 100:,.2f}"
+                else:
+                    about = data.get("invoice", {}).get("id", "-")
+                    status = f"payment {data.get('invoice', {}).get('payment_status', '-')}"
+                table.add_row(org, received.type, about, status, "yes" if received.verified else "NO")
         self.console.print(table)
 
     def types(self, org: str) -> set[str]:
