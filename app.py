@@ -5,37 +5,44 @@ import os
 from dataclasses import asdict
 from typing import Any
 
-from chalice import Chalice, Cron, Response
+from chalice import Chalice, Cron, Rate, Response
 
 from chalicelib import clock
 from chalicelib.api import notify_schemas, schemas
-from chalicelib.api.auth import ADMIN, USAGE_WRITE, Principal, authenticate, org_read
+from chalicelib.api.auth import ADMIN, Principal, authenticate, only_writable, org_read
+from chalicelib.api.csv_export import csv_response, invoice_lines_csv, usage_csv, wants_csv
 from chalicelib.api.errors import ApiError, with_errors
+from chalicelib.api.fallbacks import answer_what_no_route_serves
+from chalicelib.api.insight import usage_json, usage_query
 from chalicelib.api.openapi import openapi_document
-from chalicelib.api.requests import path_id, path_org, query_int, usage_batch
-from chalicelib.config import Settings, settings
+from chalicelib.api.requests import path_id, path_org, query_cursor, query_int, usage_batch
+from chalicelib.config import Settings, require_pepper, settings
 from chalicelib.domain.lines import LineKind
 from chalicelib.domain.periods import Period
-from chalicelib.observability import logger
+from chalicelib.observability import bind_lambda_context, logger, record_ingestion
 from chalicelib.queue import enqueue_sync
 from chalicelib.services.bootstrap import bind_storage
 from chalicelib.services.budgets import alert_history, alert_json, budget_status, require_budget, set_budget
+from chalicelib.services.canary import scheduled_checks
 from chalicelib.services.deliveries import process_deliveries
 from chalicelib.services.endpoints import delete_endpoint, enable_endpoint, register_endpoint, require_endpoint
-from chalicelib.services.invoices import InvoiceService
+from chalicelib.services.insight import usage_series
+from chalicelib.services.invoices import InvoiceService, InvoiceView
 from chalicelib.services.notifications import announce_delayed_syncs
 from chalicelib.services.reconcile import check_period, requeue_stale
 from chalicelib.services.reports import monthly_report
 from chalicelib.services.sync_worker import QueueMessage, changes_needing_sync, default_gateway, process_messages
 from chalicelib.services.table_changes import react_to_changes
-from chalicelib.services.usage import record_usage
+from chalicelib.services.usage import STATUSES, record_usage
 from chalicelib.services.webhooks import handle_webhook
 from chalicelib.storage.endpoints import DeliveryRepository, EndpointRepository
 from chalicelib.storage.orgs import OrgRepository
 from chalicelib.storage.tokens import TokenRepository
+from chalicelib.web import billing_asset, billing_page
 
 app = Chalice(app_name="usage-invoicing")
-# Chalice would answer other media types itself, outside our error envelope: accept all, check in body().
+# Chalice would answer other media types itself, outside our error envelope: accept all, check in body()
+# (reads take no body, so they ignore the media type).
 ANY_MEDIA = ["*/*"]
 _bound: list[Settings] = []
 
@@ -49,13 +56,26 @@ def ready() -> Settings:
     return current
 
 
+@app.middleware("all")
+def lambda_context_in_logs(event: Any, get_response: Any) -> Any:
+    bind_lambda_context(getattr(event, "lambda_context", None) or getattr(event, "context", None))
+    return get_response(event)
+
+
 def principal() -> Principal:
-    return authenticate(app.current_request.headers, TokenRepository(ready().token_pepper))
+    return authenticate(app.current_request.headers, TokenRepository(require_pepper(ready())), clock.now())
 
 
 def body() -> Any:
     schemas.require_json(app.current_request.headers.get("content-type", ""))
     return schemas.parse_json(app.current_request.raw_body)
+
+
+def invoice_answer(view: InvoiceView) -> Any:
+    """The invoice as JSON, or its lines as CSV when the client asks for text/csv."""
+    if wants_csv(app.current_request.query_params, app.current_request.headers):
+        return csv_response(invoice_lines_csv(view), f"{view.invoice.org}-{view.invoice.id}.csv")
+    return schemas.view_json(view)
 
 
 def profile_or_404(org: str) -> Any:
@@ -65,7 +85,7 @@ def profile_or_404(org: str) -> Any:
     return profile
 
 
-@app.route("/v1/openapi.json", methods=["GET"])
+@app.route("/v1/openapi.json", methods=["GET"], content_types=ANY_MEDIA)
 def openapi() -> dict[str, Any]:
     return openapi_document()
 
@@ -81,7 +101,7 @@ def put_org(org: str) -> Response:
     return Response(schemas.org_json(profile), status_code=201 if created else 200)
 
 
-@app.route("/v1/orgs/{org}", methods=["GET"])
+@app.route("/v1/orgs/{org}", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def get_org(org: str) -> dict[str, Any]:
     ready()
@@ -93,47 +113,49 @@ def get_org(org: str) -> dict[str, Any]:
 @with_errors
 def post_usage() -> Response:
     current = ready()
-    principal().require(USAGE_WRITE)
-    results = record_usage(usage_batch(body()), clock.now(), current)
-    counts = {status: sum(r.status == status for r in results) for status in ("accepted", "duplicate", "rejected")}
+    caller = principal()
+    caller.require_usage_writer()
+    results = record_usage(only_writable(caller, usage_batch(body())), clock.now(), current)
+    counts = {status: sum(r.status == status for r in results) for status in STATUSES}
     payload = {"results": [asdict(r) for r in results], "counts": counts}
+    record_ingestion(counts)
     if counts["rejected"] == len(results):
         raise ApiError(422, "all_events_rejected", "no event in the batch was valid", payload)
     logger.info("usage recorded", extra=counts)
     return Response(payload, status_code=200)
 
 
-@app.route("/v1/orgs/{org}/invoices", methods=["GET"])
+@app.route("/v1/orgs/{org}/invoices", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def list_invoices(org: str) -> dict[str, Any]:
     ready()
     principal().require(org_read(org))
     params = app.current_request.query_params or {}
     limit = query_int(params, "limit", 20, 1, 100)
-    invoices, cursor = InvoiceService().invoices.page(path_org(org), limit, params.get("cursor"))
+    invoices, cursor = InvoiceService().page(path_org(org), limit, query_cursor(params), clock.now())
     return {"invoices": [schemas.invoice_json(i) for i in invoices], "next_cursor": cursor}
 
 
-@app.route("/v1/orgs/{org}/invoices/upcoming", methods=["GET"])
+@app.route("/v1/orgs/{org}/invoices/upcoming", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
-def upcoming_invoice(org: str) -> dict[str, Any]:
+def upcoming_invoice(org: str) -> Any:
     ready()
     principal().require(org_read(org))
     profile = profile_or_404(path_org(org))
     view = InvoiceService().upcoming(org, profile.currency, clock.now())
-    payload = schemas.view_json(view)
-    status = budget_status(org, view)
+    answer = invoice_answer(view)
+    status = budget_status(org, view) if isinstance(answer, dict) else None  # the JSON answer shows the budget
     if status is not None:
-        payload["budget"] = notify_schemas.budget_status_json(status)
-    return payload
+        answer["budget"] = notify_schemas.budget_status_json(status)
+    return answer
 
 
-@app.route("/v1/orgs/{org}/invoices/{invoice_id}", methods=["GET"])
+@app.route("/v1/orgs/{org}/invoices/{invoice_id}", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
-def get_invoice(org: str, invoice_id: str) -> dict[str, Any]:
+def get_invoice(org: str, invoice_id: str) -> Any:
     ready()
     principal().require(org_read(org))
-    return schemas.view_json(InvoiceService().view(path_org(org), path_id(invoice_id), clock.now()))
+    return invoice_answer(InvoiceService().view(path_org(org), path_id(invoice_id), clock.now()))
 
 
 @app.route("/v1/orgs/{org}/invoices/{invoice_id}/items", methods=["POST"], content_types=ANY_MEDIA)
@@ -141,9 +163,10 @@ def get_invoice(org: str, invoice_id: str) -> dict[str, Any]:
 def add_invoice_item(org: str, invoice_id: str) -> Response:
     ready()
     principal().require(ADMIN)
+    org, invoice_id = path_org(org), path_id(invoice_id)  # no such invoice (404) before a bad body (422)
     data = schemas.InvoiceItemIn.model_validate(body())
     kind = LineKind.CREDIT if data.kind == "credit" else LineKind.ONE_OFF
-    line, created = InvoiceService().add_item(path_org(org), path_id(invoice_id), data.client_id, kind,
+    line, created = InvoiceService().add_item(org, invoice_id, data.client_id, kind,
                                               data.amount_cents, data.description, clock.now())
     return Response(schemas.line_json(line, "usd"), status_code=201 if created else 200)
 
@@ -165,7 +188,7 @@ def void_invoice(org: str, invoice_id: str) -> dict[str, Any]:
     return schemas.invoice_json(InvoiceService().void(path_org(org), path_id(invoice_id), clock.now()))
 
 
-@app.route("/v1/reports/monthly-totals", methods=["GET"])
+@app.route("/v1/reports/monthly-totals", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def monthly_totals() -> dict[str, Any]:
     ready()
@@ -179,6 +202,30 @@ def monthly_totals() -> dict[str, Any]:
         raise ApiError(422, "validation_failed", "`from` and `to` (YYYY-MM) are required")
     report = monthly_report(params["from"], params["to"], org)
     return {"months": [asdict(m) for m in report.months], "currency": "usd", "items_read": report.items_read}
+
+
+@app.route("/v1/orgs/{org}/usage", methods=["GET"])
+@with_errors
+def usage_over_time(org: str) -> Any:
+    ready()
+    principal().require(org_read(org))
+    query = usage_query(app.current_request.query_params)
+    as_csv = wants_csv(app.current_request.query_params, app.current_request.headers)
+    profile, now = profile_or_404(path_org(org)), clock.now()
+    series = usage_series(org, query.span, query.group_by, now)
+    if as_csv:
+        return csv_response(usage_csv(series, profile.currency), f"{org}-usage.csv")
+    return usage_json(org, series, profile.currency, now)
+
+
+@app.route("/billing", methods=["GET"])
+def billing() -> Response:
+    return billing_page()
+
+
+@app.route("/billing/{asset}", methods=["GET"])
+def billing_static(asset: str) -> Response:
+    return billing_asset(asset)
 
 
 @app.schedule(Cron(5, "*", "*", "*", "?", "*"))
@@ -227,7 +274,7 @@ def sync_invoices(event: Any) -> dict[str, Any]:
 def stripe_webhook() -> dict[str, Any]:
     current = ready()
     request = app.current_request
-    outcome = handle_webhook(request.raw_body or b"", request.headers.get("stripe-signature", ""),
+    outcome = handle_webhook(schemas.capped(request.raw_body), request.headers.get("stripe-signature", ""),
                              current.stripe_webhook_secret, clock.now())
     return {"received": True, "outcome": outcome}
 
@@ -242,6 +289,12 @@ def reconcile(event: Any) -> dict[str, Any]:
         check_period(period, default_gateway(), now, report)
     announce_delayed_syncs(now, current.sync_stale_after)  # the customer hears their invoice is late
     return asdict(report)
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def canary(event: Any) -> dict[str, Any]:
+    """Every 5 minutes: the sync backlog's gauges, and today's synthetic invoice moved one step."""
+    return scheduled_checks(clock.now(), ready())
 
 
 # -- Budgets, spend alerts and customers' webhooks ----------------------------------------------
@@ -267,7 +320,7 @@ def put_budget(org: str) -> dict[str, Any]:
     return notify_schemas.budget_json(budget)
 
 
-@app.route("/v1/orgs/{org}/budget", methods=["GET"])
+@app.route("/v1/orgs/{org}/budget", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def get_budget(org: str) -> dict[str, Any]:
     ready()
@@ -275,7 +328,7 @@ def get_budget(org: str) -> dict[str, Any]:
     return notify_schemas.budget_json(require_budget(path_org(org)))
 
 
-@app.route("/v1/orgs/{org}/alerts", methods=["GET"])
+@app.route("/v1/orgs/{org}/alerts", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def list_alerts(org: str) -> dict[str, Any]:
     ready()
@@ -296,7 +349,7 @@ def create_webhook_endpoint(org: str) -> Response:
     return Response(notify_schemas.endpoint_json(endpoint, secret), status_code=201)
 
 
-@app.route("/v1/orgs/{org}/webhook-endpoints", methods=["GET"])
+@app.route("/v1/orgs/{org}/webhook-endpoints", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def list_webhook_endpoints(org: str) -> dict[str, Any]:
     ready()
@@ -304,12 +357,12 @@ def list_webhook_endpoints(org: str) -> dict[str, Any]:
     return {"endpoints": [notify_schemas.endpoint_json(e) for e in EndpointRepository().of_org(path_org(org))]}
 
 
-@app.route("/v1/orgs/{org}/webhook-endpoints/{endpoint_id}", methods=["DELETE"])
+@app.route("/v1/orgs/{org}/webhook-endpoints/{endpoint_id}", methods=["DELETE"], content_types=ANY_MEDIA)
 @with_errors
 def delete_webhook_endpoint(org: str, endpoint_id: str) -> dict[str, Any]:
     ready()
     principal().require(ADMIN)
-    delete_endpoint(path_org(org), path_id(endpoint_id))
+    delete_endpoint(path_org(org), path_id(endpoint_id), clock.now())
     return {"id": endpoint_id, "deleted": True}
 
 
@@ -321,7 +374,7 @@ def enable_webhook_endpoint(org: str, endpoint_id: str) -> dict[str, Any]:
     return notify_schemas.endpoint_json(enable_endpoint(path_org(org), path_id(endpoint_id)))
 
 
-@app.route("/v1/orgs/{org}/webhook-endpoints/{endpoint_id}/deliveries", methods=["GET"])
+@app.route("/v1/orgs/{org}/webhook-endpoints/{endpoint_id}/deliveries", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def list_webhook_deliveries(org: str, endpoint_id: str) -> dict[str, Any]:
     ready()
@@ -330,3 +383,7 @@ def list_webhook_deliveries(org: str, endpoint_id: str) -> dict[str, Any]:
     deliveries = DeliveryRepository().log(org, endpoint.id, query_int(app.current_request.query_params, "limit",
                                                                         50, 1, 100))
     return {"deliveries": [notify_schemas.delivery_json(d) for d in deliveries]}
+
+
+# Keep last: every other method of each route above answers 405, every other path 404, in the envelope.
+answer_what_no_route_serves(app)

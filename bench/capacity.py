@@ -24,6 +24,7 @@ are the stored ones, not guesses from the request.
 from __future__ import annotations
 
 import math
+import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -195,7 +196,9 @@ class CapacityMeter:
     """Counts capacity units of the calls made through `clients` (botocore DynamoDB clients).
 
     `reader` is a separate botocore/boto3 DynamoDB client, not hooked, used to read the items
-    a write touches before and after it. Single-threaded use only: it reads around each call.
+    a write touches before and after it. Calls from several threads are counted one at a time;
+    since it reads around each call, concurrent calls must write different items (the usage
+    writer's concurrent transactions share only their invoice's ConditionCheck, which writes nothing).
     """
 
     def __init__(self, reader: Any, table_name: str) -> None:
@@ -203,6 +206,7 @@ class CapacityMeter:
         self.table_name = table_name
         self.tally = Tally()
         self._clients: list[Any] = []
+        self._lock = threading.Lock()
 
     def attach(self, clients: Iterable[Any]) -> CapacityMeter:
         for client in clients:
@@ -249,8 +253,13 @@ class CapacityMeter:
         params = context.get("bench_params")
         if params is None:
             return
-        operation = model.name
-        if http_response.status_code != 200:
+        with self._lock:
+            self._count(operation=model.name, status=http_response.status_code, parsed=parsed, params=params,
+                        context=context)
+
+    def _count(self, operation: str, status: int, parsed: Mapping[str, Any], params: Mapping[str, Any],
+               context: dict[str, Any]) -> None:
+        if status != 200:
             self.tally.failed_operations[operation] += 1
             return
         self.tally.operations[operation] += 1

@@ -107,6 +107,12 @@ def egress_events(org: str, lines: Sequence[int], count: int, tag: str, end: dat
     return events
 
 
+def event_json(event: Any) -> dict[str, Any]:
+    """A UsageEvent as a producer sends it in `POST /v1/usage`."""
+    return {"id": event.id, "org": event.org, "app": event.app, "meter": event.meter, "quantity": str(event.quantity),
+            "region": event.region, "timestamp": event.timestamp.isoformat()}
+
+
 def record(events: Sequence[Any], batch_size: int) -> int:
     """Send events through the service layer in batches; every one must be accepted."""
     from chalicelib.config import settings

@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 import requests
 
-from .common import create_orgs, egress_events, figure, record, rounded, run_id, say
+from .common import create_orgs, egress_events, event_json, figure, record, rounded, run_id, say
 
 BATCH = 100
 LINES_PER_BATCH = 10
@@ -82,9 +82,7 @@ class _Http:
         events = egress_events(self.org, range(LINES_PER_BATCH), count, f"http-{run}")
         accepted = 0
         for start in range(0, count, BATCH):
-            body = {"events": [
-                {"id": e.id, "org": e.org, "app": e.app, "meter": e.meter, "quantity": str(e.quantity),
-                 "region": e.region, "timestamp": e.timestamp.isoformat()} for e in events[start:start + BATCH]]}
+            body = {"events": [event_json(e) for e in events[start:start + BATCH]]}
             response = self.session.post(self.url, data=json.dumps(body), timeout=60)
             response.raise_for_status()
             counts = response.json()["counts"]

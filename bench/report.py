@@ -17,7 +17,8 @@ TITLES = {
     "stripe_requests_per_invoice": "5. Stripe requests per invoice",
     "month_end_sync": "6. Month-end sync",
     "sync_memory": "7. Sync worker memory",
-    "alert_latency": "8. Spend alert latency",
+    "request_latency": "8. Largest request latency",
+    "alert_latency": "9. Spend alert latency",
 }
 
 

@@ -32,8 +32,9 @@ TOTAL_BUDGET_S = 14.5 * 60
 WARM_UP_S = 8
 MONTH_END_SHARE = 0.5  # of the time left when the upcoming-invoice ingest starts, kept for the month-end sync
 FINAL_RESERVE_S = 15
+# The order of the brief, whatever order they run in.
 ORDER = ("ingest_throughput", "write_units", "upcoming_invoice", "monthly_totals", "stripe_requests_per_invoice",
-         "month_end_sync", "sync_memory", "alert_latency")  # the order of the brief, whatever order they run in
+         "month_end_sync", "sync_memory", "request_latency", "alert_latency")
 
 
 def _load() -> str:
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             sqs_endpoint=sqs.url) as stack:
         from chalicelib.config import settings
 
-        from . import alerts, ingest, month_end, rollups, stripe_requests, sync_memory, upcoming, write_units
+        from . import alerts, ingest, latency, month_end, rollups, stripe_requests, sync_memory, upcoming, write_units
 
         table = settings().table_name
         api_url = stack.api_url or ""
@@ -93,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         if selected("ingest_throughput"):
             _run("ingest_throughput", sections,
                  lambda: ingest.measure(table, api_url, stack.tokens["usage"]))
+        if selected("request_latency"):
+            _run("request_latency", sections, lambda: latency.measure(api_url, stack.tokens["usage"]))
         if selected("write_units"):
             _run("write_units", sections, lambda: write_units.measure(table))
         if selected("stripe_requests_per_invoice"):

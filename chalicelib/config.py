@@ -13,6 +13,12 @@ from functools import lru_cache
 
 from .domain.notifications import DISABLE_AFTER, RETRY_SCHEDULE
 
+LOCAL_STAGE = "local"  # the local stack; every other stage is deployed somewhere
+
+
+class MissingSecret(RuntimeError):
+    """A secret the process cannot run safely without."""
+
 
 def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
@@ -36,6 +42,8 @@ class Settings:
     stripe_webhook_secret: str
     stripe_max_network_retries: int
     log_level: str
+    canary_org: str
+    stripe_canary_api_key: str
     delivery_queue_url: str = ""
     delivery_dlq_url: str = ""
     webhook_retry_schedule: tuple[timedelta, ...] = RETRY_SCHEDULE
@@ -44,7 +52,7 @@ class Settings:
     @property
     def local_stage(self) -> bool:
         """Only the local stack may send webhooks over plain http or to loopback and private addresses."""
-        return self.stage == "local"
+        return self.stage == LOCAL_STAGE
 
     @property
     def dedup_retention(self) -> timedelta:
@@ -53,15 +61,20 @@ class Settings:
         return self.late_usage_window + timedelta(days=1)
 
 
-def _secret(value_var: str, param_var: str) -> str:
-    """A secret from the environment, else from the SSM parameter it names."""
+def _secret(value_var: str, param_var: str, optional: bool = False) -> str:
+    """A secret from the environment, else from the SSM parameter it names ("" for a missing optional one)."""
     value = _env(value_var)
     if value or not _env(param_var):
         return value
     import boto3  # only production reaches this path
 
     ssm = boto3.client("ssm")
-    return str(ssm.get_parameter(Name=_env(param_var), WithDecryption=True)["Parameter"]["Value"])
+    try:
+        return str(ssm.get_parameter(Name=_env(param_var), WithDecryption=True)["Parameter"]["Value"])
+    except ssm.exceptions.ParameterNotFound:
+        if optional:
+            return ""
+        raise
 
 
 @lru_cache(maxsize=1)
@@ -83,12 +96,26 @@ def settings() -> Settings:
         stripe_webhook_secret=_secret("STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_PARAM"),
         stripe_max_network_retries=int(_env("STRIPE_MAX_NETWORK_RETRIES", "2")),
         log_level=_env("LOG_LEVEL", "INFO"),
+        canary_org=_env("CANARY_ORG"),
+        stripe_canary_api_key=_secret("STRIPE_CANARY_API_KEY", "STRIPE_CANARY_API_KEY_PARAM", optional=True),
         delivery_queue_url=_env("DELIVERY_QUEUE_URL"),
         delivery_dlq_url=_env("DELIVERY_DLQ_URL"),
         webhook_retry_schedule=_schedule(_env("WEBHOOK_RETRY_SCHEDULE_SECONDS")) or RETRY_SCHEDULE,
         webhook_disable_after=timedelta(seconds=int(_env("WEBHOOK_DISABLE_AFTER_SECONDS",
                                                          str(int(DISABLE_AFTER.total_seconds()))))),
     )
+
+
+def require_pepper(current: Settings) -> str:
+    """The token pepper; outside the local stage there is no safe default, so refuse to go on without one.
+
+    Without it a token's stored HMAC could be tested against guesses by anyone who can read the table.
+    """
+    if current.token_pepper or current.stage == LOCAL_STAGE:
+        return current.token_pepper
+    raise MissingSecret(
+        f"no token pepper in stage {current.stage!r}: set TOKEN_PEPPER, or TOKEN_PEPPER_PARAM to the SSM "
+        "SecureString that holds it (only the local stage may run without one)")
 
 
 def _schedule(text: str) -> tuple[timedelta, ...]:

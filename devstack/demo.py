@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from devstack.billing_pages import reader_links, screenshot
 from devstack.demo_notify import BILLING, DECLINED, Customers
 from devstack.stack import LocalStack
 
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             events = simulated_events(org, now, rnd, args.samples)
             batches += [events[i:i + 100] for i in range(0, len(events), 100)]
         resends = rnd.sample(batches, k=max(1, len(batches) // 10))  # producers retry: must change nothing
-        counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+        counts = {"accepted": 0, "duplicate": 0, "conflict": 0, "rejected": 0}
         with Progress(console=console) as progress:
             task = progress.add_task("posting a month of usage", total=len(batches) + len(resends))
             for batch in batches + resends:
@@ -153,6 +154,13 @@ def main(argv: list[str] | None = None) -> int:
         stack.runner.run_until_idle(120)  # the stream evaluates acme's budget; alerts go out
         print_invoice(get(f"{api}/v1/orgs/acme/invoices/upcoming", admin))
         customers.print_alerts("acme")
+        links = reader_links(api, list(ORGS))
+        shot, page_state, page_errors = screenshot(links["acme"], "billing-acme")
+        console.print("billing pages (each link carries a read-only token after '#'; live while the demo runs):")
+        for org, link in links.items():
+            console.print(f"  {org}: {link}", soft_wrap=True)
+        console.print(f"billing page of acme in chromium: {'loaded' if page_state == 'true' else 'FAILED'}, "
+                      f"{len(page_errors)} console errors; screenshot {shot}")
 
         invoice_ids = {}
         for org in ORGS:
@@ -201,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         customers.stop()
         ok = (counts["rejected"] == 0 and counts["duplicate"] > 0 and late_answer["late"] and told
               and matched == len(ORGS) and len(ours_matched) == len(ORGS) and not report.mismatched)
+        ok = ok and page_state == "true" and not page_errors
     console.print(f"demo {'passed' if ok else 'FAILED'}: {matched} of {len(ORGS)} invoices synced to Stripe and "
                   f"matched to the cent")
     return 0 if ok else 1

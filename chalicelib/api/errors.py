@@ -1,10 +1,10 @@
-"""The one error envelope: {"error": {"code", "message", "details"}} for every 4xx."""
+"""The one error envelope: {"error": {"code", "message", "details"}} for every 4xx and 5xx."""
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalice.app import Response
@@ -30,12 +30,13 @@ def forbidden(message: str = "this token may not do that") -> ApiError:
     return ApiError(403, "forbidden", message)
 
 
-def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
+                   headers: Mapping[str, str | list[str]] | None = None) -> Response:
     body = {"error": {"code": code, "message": message, "details": details or {}}}
-    headers: dict[str, str | list[str]] = {"Content-Type": "application/json"}
+    sent: dict[str, str | list[str]] = {**(headers or {}), "Content-Type": "application/json"}
     if status == 401:
-        headers["WWW-Authenticate"] = "Bearer"
-    return Response(body=json.dumps(body), status_code=status, headers=headers)
+        sent["WWW-Authenticate"] = "Bearer"
+    return Response(body=json.dumps(body), status_code=status, headers=sent)
 
 
 def _status_for(error: DomainError) -> int:

@@ -15,7 +15,9 @@ from ..domain.catalog import Category
 from ..domain.collection import CollectionMethod
 from ..domain.invoice import InvoiceStatus, PaymentStatus, SyncState
 from ..domain.lines import LineKind
+from ..domain.usage_series import Granularity, GroupBy
 from . import notify_openapi
+from .csv_export import INVOICE_LINE_COLUMNS, USAGE_COLUMNS
 from .schemas import MAX_BATCH, InvoiceItemIn, OrgIn, UsageEventIn
 
 _ERROR = {
@@ -78,7 +80,8 @@ def _response_schemas() -> dict[str, Any]:
         "month_to_date": money, "projected_total": money, "budget": _ref("BudgetStatus"),
     }
     result = _object({
-        "index": _INT, "id": _MAYBE_STRING, "status": {"type": "string", "enum": ["accepted", "duplicate", "rejected"]},
+        "index": _INT, "id": _MAYBE_STRING,
+        "status": {"type": "string", "enum": ["accepted", "duplicate", "conflict", "rejected"]},
         "invoice_id": _MAYBE_STRING, "line_id": _MAYBE_STRING, "late": {"type": "boolean"},
         "error": {"type": ["object", "null"]},
     })
@@ -104,7 +107,8 @@ def _response_schemas() -> dict[str, Any]:
         "InvoicePage": _object({"invoices": {"type": "array", "items": _ref("Invoice")},
                                 "next_cursor": _MAYBE_STRING}),
         "UsageResults": _object({"results": {"type": "array", "items": result},
-                                 "counts": _object({"accepted": _INT, "duplicate": _INT, "rejected": _INT})}),
+                                 "counts": _object({"accepted": _INT, "duplicate": _INT, "conflict": _INT,
+                                                   "rejected": _INT})}),
         "MonthlyTotals": _object({"months": {"type": "array", "items": month}, "currency": _STRING,
                                   "items_read": _INT}),
         "WebhookReceipt": _object({"received": {"type": "boolean"}, "outcome": _STRING}),
@@ -142,10 +146,13 @@ def _query(name: str, schema: dict[str, Any], required: bool = False) -> dict[st
 def openapi_document() -> dict[str, Any]:
     org = _path("org", r"^[a-z0-9][a-z0-9-]{0,62}$")
     inv = _path("invoice_id", r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
-    month = {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$"}
+    month = {"type": "string", "pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$"}
+    # An element that is not a valid UsageEvent does not make the batch invalid: it is answered `rejected` on its
+    # own and the others are recorded (422 only when every one is rejected). So any element is valid here.
+    event = {"anyOf": [_ref("UsageEvent"), {"description": "Anything else is answered `rejected`, alone."}]}
     batch = {
         "type": "object", "additionalProperties": False, "required": ["events"],
-        "properties": {"events": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": _ref("UsageEvent")}},
+        "properties": {"events": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": event}},
     }
     webhook = {
         "summary": "Stripe's payment events, verified by their signature instead of a bearer token",
@@ -153,18 +160,23 @@ def openapi_document() -> dict[str, Any]:
         "parameters": [{"name": "Stripe-Signature", "in": "header", "required": True, "schema": _STRING}],
         # Stripe sends JSON, but the signature covers the raw bytes, so the media type is not checked.
         "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
-        "responses": {"200": _json("OK", _ref("WebhookReceipt")),
-                      "409": _json("Error", _ref("Error")), "422": _json("Error", _ref("Error"))},
+        # 400: not signed by Stripe within 5 minutes of our clock (either way), not plain JSON, or not an event's shape.
+        "responses": {"200": _json("OK", _ref("WebhookReceipt")), "400": _json("Error", _ref("Error")),
+                      "409": _json("Error", _ref("Error")), "413": _json("Error", _ref("Error"))},
     }
     return {
         "openapi": "3.1.0",
         "info": {"title": "Usage invoicing API", "version": "1.0.0",
-                 "description": "Record usage, read invoices as they are built, and report monthly totals."},
+                 "description": "Record usage, read invoices as they are built, and report monthly totals. Every"
+                                " error, 4xx or 5xx, is {\"error\": {\"code\", \"message\", \"details\"}}: a"
+                                " method a path does not take is 405 with an Allow header, an unknown path 404."
+                                " Bodies are UTF-8 JSON of at most 1,000,000 bytes, nested at most 32 deep,"
+                                " without duplicate keys, NaN or Infinity."},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {"Error": _ERROR, "UsageEvent": _schema(UsageEventIn), "UsageBatch": batch,
                         "Org": _schema(OrgIn), "InvoiceItem": _schema(InvoiceItemIn), **_response_schemas(),
-                        **notify_openapi.schemas()},
+                        **notify_openapi.schemas(), **_insight_schemas()},
         },
         "security": [{"bearer": []}],
         "paths": {
@@ -181,10 +193,10 @@ def openapi_document() -> dict[str, Any]:
             "/v1/orgs/{org}/invoices": {"get": _op("List invoices, newest first", "InvoicePage", params=[
                 org, _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
                 _query("cursor", {"type": "string", "maxLength": 400})])},
-            "/v1/orgs/{org}/invoices/upcoming": {"get": _op("The invoice being built now", "InvoiceView",
-                                                            params=[org])},
-            "/v1/orgs/{org}/invoices/{invoice_id}": {"get": _op("One invoice with its lines", "InvoiceView",
-                                                                params=[org, inv])},
+            "/v1/orgs/{org}/invoices/upcoming": {"get": _csv_too(_op("The invoice being built now", "InvoiceView",
+                                                                     params=[org]), INVOICE_LINE_COLUMNS)},
+            "/v1/orgs/{org}/invoices/{invoice_id}": {"get": _csv_too(_op("One invoice with its lines", "InvoiceView",
+                                                                         params=[org, inv]), INVOICE_LINE_COLUMNS)},
             "/v1/orgs/{org}/invoices/{invoice_id}/items": {
                 "post": _op("Add a one-off charge or credit to a draft (idempotent by client_id)", "Line",
                             created=True, body="InvoiceItem", params=[org, inv], errors=(409,))},
@@ -197,5 +209,54 @@ def openapi_document() -> dict[str, Any]:
                 _query("org", {"type": "string", "pattern": r"^[a-z0-9][a-z0-9-]{0,62}$"})])},
             "/v1/stripe/webhook": {"post": webhook},
             **notify_openapi.paths(_op, org, _query),
+            **_insight_paths(org),
         },
+    }
+
+
+# -- usage insight: usage and cost over time, CSV, the billing page -------------------------------
+
+def _insight_schemas() -> dict[str, Any]:
+    quantities = {"type": "object", "additionalProperties": _STRING,
+                  "description": "display unit → quantity in that unit, as a decimal string"}
+    point = _object({"start": _TIME, "cost_cents": _INT, "quantities": quantities})
+    series = _object({"group": _STRING, "label": _STRING, "cost": _ref("Money"), "quantities": quantities,
+                      "points": {"type": "array", "items": point}})
+    return {"UsageSeries": _object({
+        "org": _STRING, "from": _TIME, "to": _TIME, "granularity": _enum(Granularity), "group_by": _enum(GroupBy),
+        "currency": _STRING, "as_of": _TIME, "cost": _ref("Money"),
+        "totals": {"type": "array", "items": _object({"start": _TIME, "cost_cents": _INT})},
+        "series": {"type": "array", "items": series},
+    })}
+
+
+_FORMAT = _query("format", {"type": "string", "enum": ["json", "csv"]})
+
+
+def _csv_too(op: dict[str, Any], columns: tuple[str, ...]) -> dict[str, Any]:
+    """The route also answers text/csv (`?format=csv` or `Accept: text/csv`), with these columns."""
+    op["responses"]["200"]["content"]["text/csv"] = {
+        "schema": {"type": "string", "description": "CSV with a header row: " + ",".join(columns)}}
+    op["parameters"] = [*op.get("parameters", []), _FORMAT]
+    return op
+
+
+def _insight_paths(org: dict[str, Any]) -> dict[str, Any]:
+    moment = {"type": "string", "description": "YYYY-MM-DD, or a UTC time on the hour for granularity=hour"}
+    usage = _op("Usage and cost over time: per hour (at most 7 days) or per day (at most 92 days), grouped; "
+                "each line's bucket costs add up to its amount", "UsageSeries", params=[
+                    org, _query("from", moment, True), _query("to", moment, True),
+                    _query("granularity", _enum(Granularity)), _query("group_by", _enum(GroupBy))],
+                errors=(503,))
+    html = {"description": "The billing page", "content": {"text/html": {"schema": _STRING}}}
+    asset = {"description": "The page's script or style sheet",
+             "content": {"text/javascript": {"schema": _STRING}, "text/css": {"schema": _STRING}}}
+    return {
+        "/v1/orgs/{org}/usage": {"get": _csv_too(usage, USAGE_COLUMNS)},
+        "/billing": {"get": {"summary": "The billing page; it reads this API with a token the user gives it",
+                             "security": [], "responses": {"200": html}}},
+        "/billing/{asset}": {"get": {
+            "summary": "The billing page's files", "security": [],
+            "parameters": [_path("asset", r"^[a-z.]{1,40}$")],
+            "responses": {"200": asset, "404": _json("Error", _ref("Error"))}}},
     }

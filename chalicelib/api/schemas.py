@@ -2,15 +2,15 @@
 
 Identifiers share the table's safe alphabet (no '#', bounded length), so nothing a client
 sends can forge a key. Quantities are Decimal: JSON numbers are parsed as Decimal, never float.
+The accepted forms of quantities, timestamps and text are in fields.py.
 """
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ..domain.collection import MAX_DAYS_UNTIL_DUE, Collection, CollectionMethod
 from ..domain.errors import ValidationFailed
@@ -18,10 +18,12 @@ from ..domain.invoice import Invoice
 from ..domain.lines import LineItem
 from ..domain.money import Money
 from ..domain.periods import utc_iso
+from ..safejson import UnreadableJson, loads
 from ..services.invoices import InvoiceView
 from ..storage.keys import SAFE_PART
 from ..storage.orgs import OrgProfile
 from .errors import ApiError
+from .fields import AttributeValue, DisplayText, Email, Quantity, Timestamp
 
 MAX_BATCH = 500
 MAX_BODY_BYTES = 1_000_000
@@ -29,7 +31,6 @@ MAX_BODY_BYTES = 1_000_000
 Identifier = Annotated[str, StringConstraints(pattern=SAFE_PART.pattern)]
 OrgId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 Short = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-Quantity = Annotated[Decimal, Field(gt=0, le=Decimal("1000000000"), allow_inf_nan=False, decimal_places=9)]
 
 
 class _Strict(BaseModel):
@@ -43,18 +44,19 @@ class UsageEventIn(_Strict):
     meter: Short
     quantity: Quantity
     region: Short | None = None
-    attributes: dict[Short, Annotated[str, StringConstraints(max_length=100)]] = Field(default_factory=dict,
-                                                                                     max_length=10)
-    timestamp: AwareDatetime
+    attributes: dict[Short, AttributeValue] = Field(default_factory=dict, max_length=10)
+    timestamp: Timestamp
 
 
 class UsageBatchIn(_Strict):
-    events: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
+    # Any JSON value per element: each event is validated on its own, so one that is not even an object
+    # rejects only itself.
+    events: list[Any] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class OrgIn(_Strict):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-    email: Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    name: DisplayText
+    email: Email
     currency: Literal["usd"] = "usd"
     # How Stripe collects: the card on file, or an emailed invoice due after `days_until_due` (default 14).
     collection_method: Literal["charge_automatically", "send_invoice"] | None = None
@@ -72,11 +74,7 @@ class InvoiceItemIn(_Strict):
     client_id: Identifier
     kind: Literal["charge", "credit"]
     amount_cents: Annotated[int, Field(strict=True, gt=0, le=100_000_000)]
-    description: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number")
+    description: DisplayText
 
 
 def require_json(content_type: str) -> None:
@@ -86,15 +84,31 @@ def require_json(content_type: str) -> None:
                        {"content_type": content_type[:100]})
 
 
-def parse_json(raw: bytes | None) -> Any:
-    if raw is None or not raw.strip():
-        raise ApiError(400, "invalid_json", "the request body must be a JSON document")
-    if len(raw) > MAX_BODY_BYTES:
+def capped(raw: bytes | None) -> bytes:
+    """The body, refused before anything reads it when it is over the one size limit."""
+    if raw is not None and len(raw) > MAX_BODY_BYTES:
         raise ApiError(413, "too_large", f"the request body is larger than {MAX_BODY_BYTES} bytes")
+    return raw or b""
+
+
+def parse_json(raw: bytes | None) -> Any:
+    raw = capped(raw)
+    if not raw.strip():
+        raise ApiError(400, "invalid_json", "the request body must be a JSON document")
     try:
-        return json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ApiError(400, "invalid_json", "the request body is not valid JSON") from error
+        return loads(raw)
+    except UnreadableJson as error:
+        raise ApiError(400, "invalid_json", str(error)) from error
+
+
+def decimal_text(value: Decimal) -> str:
+    """A Decimal as people and JSON parsers read it: plain notation (0.00000075, never 7.5E-7), no trailing zeros
+    (3600, not 3600.000000000 or 3.6E+3). format(..., "f") is exact, unlike normalize(), which rounds to the
+    context's 28 digits."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
 
 
 def money(cents: int, currency: str) -> dict[str, Any]:
@@ -123,12 +137,13 @@ def line_json(line: LineItem, currency: str) -> dict[str, Any]:
         "app": line.app,
         "resource": line.resource,
         "region": line.region,
-        "quantity": str(line.quantity),
+        "quantity": decimal_text(line.quantity),
         "unit": line.unit,
-        "display_quantity": str(round(line.display_quantity, 4)),
+        "display_quantity": decimal_text(round(line.display_quantity, 4)),
         "display_unit": line.display_unit,
-        "unit_price": {"amount": str(line.unit_price), "per": str(line.price_per), "unit": line.price_unit},
-        "free_quantity": str(line.free_quantity),
+        "unit_price": {"amount": decimal_text(line.unit_price), "per": decimal_text(line.price_per),
+                       "unit": line.price_unit},
+        "free_quantity": decimal_text(line.free_quantity),
         "amount": money(line.amount_cents, currency),
         "usage_period": line.usage_period,
         "late": line.kind.value == "late_usage",

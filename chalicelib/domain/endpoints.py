@@ -18,6 +18,7 @@ MAX_ENDPOINTS_PER_ORG = 16
 class EndpointStatus(StrEnum):
     ENABLED = "enabled"
     DISABLED = "disabled"  # failed every delivery for days; nothing is sent until it is re-enabled
+    DELETED = "deleted"  # kept (without its secret) until its TTL, so deliveries in flight find it gone
 
 
 class DeliveryStatus(StrEnum):

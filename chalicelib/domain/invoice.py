@@ -72,6 +72,7 @@ class SyncInfo:
     stripe_invoice_number: str | None = None
     attempts: int = 0
     last_error: str | None = None
+    last_error_at: datetime | None = None
     requested_at: datetime | None = None
     synced_at: datetime | None = None
     hosted_invoice_url: str | None = None  # Stripe's page where the customer sees and pays it

@@ -2,16 +2,21 @@
 
 A usage line accumulates the quantity of every event with the same grouping (meter, app,
 region, resource, and for late usage the period it belongs to). Its amount is derived:
-free allowance first (per org and period, shared by the lines of one pool in line-id
-order), then graduated tiers, then the rounding rule once per line.
+free allowance first, then graduated tiers, then the rounding rule once per line.
+
+The free allowance of a pool (say, 10 single-host certificates) belongs to the org and the
+period the usage belongs to, and goes first to what was used first: a pool's lines take it in
+order of their first usage time (line id breaks ties). Late usage, billed on a later invoice,
+consumes what its own period left: the allowance less what that period's invoice and earlier
+late lines already took (`used_before`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 
@@ -105,23 +110,47 @@ def tiered_value(billable: Decimal, unit_price: Decimal, price_per: Decimal, tie
     return value
 
 
-def price_lines(lines: Iterable[LineItem]) -> list[LineItem]:
-    """Apply free allowances and prices to metered lines; fixed-amount lines pass through."""
-    ordered = sorted(lines, key=lambda line: line.id)
-    remaining: dict[str, Decimal] = {}
+PoolKey = tuple[str, str]  # (usage period, free pool): one allowance each
+
+
+def _first_use(line: LineItem) -> tuple[bool, datetime, str]:
+    # Lines without a first usage time (none are written so today) come after every used one.
+    return line.first_usage_at is None, line.first_usage_at or datetime.max.replace(tzinfo=UTC), line.id
+
+
+def price_lines(lines: Iterable[LineItem], used_before: Mapping[PoolKey, Decimal] | None = None) -> list[LineItem]:
+    """Apply free allowances and prices to metered lines; fixed-amount lines pass through.
+
+    `used_before`: what other invoices' lines already took from a period's pool (see the module's
+    rule); missing keys mean nothing was taken.
+    """
+    used_before = used_before or {}
+    remaining: dict[PoolKey, Decimal] = {}
     priced = []
-    for line in ordered:
+    for line in sorted(lines, key=_first_use):
         if line.kind not in METERED_KINDS:
             priced.append(line)
             continue
         free = Decimal(0)
-        if line.free_pool and line.kind is not LineKind.LATE_USAGE:
-            pool = remaining.setdefault(line.free_pool, line.free_allowance)
-            free = min(pool, line.quantity)
-            remaining[line.free_pool] = pool - free
+        if line.free_pool:
+            key = (line.usage_period, line.free_pool)
+            if key not in remaining:
+                remaining[key] = max(Decimal(0), line.free_allowance - used_before.get(key, Decimal(0)))
+            free = min(remaining[key], line.quantity)
+            remaining[key] -= free
         value = tiered_value(line.quantity - free, line.unit_price, line.price_per, line.tiers)
         priced.append(replace(line, free_quantity=free, amount_cents=cents_from_dollars(value)))
     return priced
+
+
+def free_used(lines: Iterable[LineItem]) -> dict[PoolKey, Decimal]:
+    """What priced lines took from each period's pool."""
+    used: dict[PoolKey, Decimal] = {}
+    for line in lines:
+        if line.free_pool and line.free_quantity:
+            key = (line.usage_period, line.free_pool)
+            used[key] = used.get(key, Decimal(0)) + line.free_quantity
+    return used
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ line is first written, so a later price change never alters an existing invoice.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -17,6 +18,8 @@ from .errors import UnknownMeter, UnknownRegion, ValidationFailed
 from .periods import Period
 
 D = Decimal
+# ASCII digits only, the whole value: str.isdigit() also takes "²" (int() then fails) and "５１２" (int() reads 512).
+_WHOLE_MB = re.compile(r"[0-9]{1,7}")
 
 
 @dataclass(frozen=True)
@@ -171,8 +174,8 @@ def _machine_quote(
 def _memory_mb(raw: str | None, included: int) -> int:
     if raw is None:
         return included
-    if not raw.isdigit():
-        raise ValidationFailed("attributes.memory_mb must be a whole number of MB")
+    if not _WHOLE_MB.fullmatch(raw):
+        raise ValidationFailed("attributes.memory_mb must be a whole number of MB in ASCII digits (\"512\")")
     memory = int(raw)
     if memory < included or memory > MAX_MACHINE_MEMORY_MB or memory % MEMORY_STEP_MB:
         raise ValidationFailed(

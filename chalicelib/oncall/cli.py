@@ -3,39 +3,29 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import logging
-import sys
-from collections.abc import Callable, Iterator, Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-from rich.console import Console, RenderableType
-
-from .. import clock
-from ..config import Settings, settings
+from ..config import Settings
 from ..domain.errors import DomainError, NotFound
 from ..domain.periods import Period
-from ..observability import logger
-from ..services.bootstrap import bind_storage
 from ..services.reconcile import ReconcileReport, check_period, requeue_stale
 from ..services.sync_worker import default_gateway
 from ..storage.invoices import InvoiceRepository
 from . import invoices, queues, render, status, webhooks
 from .dlq import DeadLetterQueue
+from .runner import EXIT_ATTENTION, EXIT_OK, Answer, required, run
 
-EXIT_OK, EXIT_ATTENTION = 0, 1
+# SQS message ids are UUIDs; anything shorter is taken as the start of one.
+WHOLE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+PREFIX_SEARCH_LIMIT = 1000
 DESCRIPTION = """On-call tool of the invoicing service: see a stuck Stripe sync, understand it, replay it safely.
 
 exit codes: 0 done; 1 failed or needs attention (not found, refused, AWS error, reconcile
 mismatch); 2 bad arguments."""
-Answer = tuple[int, Any, RenderableType]  # exit code, JSON payload, human view
-
-
-class MissingSetting(Exception):
-    code = "missing_setting"
 
 
 @dataclass
@@ -45,19 +35,13 @@ class Context:
     repo: InvoiceRepository = field(default_factory=InvoiceRepository)
     _sqs: Any = None
 
-    @staticmethod
-    def _required(name: str, value: str) -> str:
-        if not value:
-            raise MissingSetting(f"{name} is not set")
-        return value
-
     @property
     def sync_queue_url(self) -> str:
-        return self._required("SYNC_QUEUE_URL", self.settings.sync_queue_url)
+        return required("SYNC_QUEUE_URL", self.settings.sync_queue_url, "the resources stack's SyncQueueUrl output")
 
     @property
     def dlq_url(self) -> str:
-        return self._required("SYNC_DLQ_URL", self.settings.sync_dlq_url)
+        return required("SYNC_DLQ_URL", self.settings.sync_dlq_url, "the resources stack's SyncDLQUrl output")
 
     def sqs(self) -> Any:
         if self._sqs is None:
@@ -80,10 +64,31 @@ def cmd_dlq_list(args: argparse.Namespace, ctx: Context) -> Answer:
     return EXIT_OK, {"messages": render.jsonable(letters)}, render.letters_table(letters)
 
 
+class AmbiguousId(DomainError):
+    code = "ambiguous_id"
+
+
+def resolve_message_id(dlq: DeadLetterQueue, given: str) -> str:
+    """A whole message id as given, or the one id in the DLQ that starts with what was pasted."""
+    if WHOLE_ID.match(given):
+        return given
+    if not given:
+        raise AmbiguousId("give a message id (or the start of one) from `invoicing-oncall dlq list`")
+    found = sorted({letter.message_id for letter in dlq.peek(PREFIX_SEARCH_LIMIT)
+                    if letter.message_id.startswith(given)})
+    if not found:
+        raise NotFound(f"no message id in the dead-letter queue starts with {given!r}")
+    if len(found) > 1:
+        raise AmbiguousId(f"{given!r} starts {len(found)} message ids ({', '.join(found)}); give more of it")
+    return found[0]
+
+
 def cmd_dlq_show(args: argparse.Namespace, ctx: Context) -> Answer:
-    letter = ctx.dlq().find(args.message_id)
+    dlq = ctx.dlq()
+    message_id = resolve_message_id(dlq, args.message_id)
+    letter = dlq.find(message_id)
     if letter is None:
-        raise NotFound(f"message {args.message_id} is not in the dead-letter queue")
+        raise NotFound(f"message {message_id} is not in the dead-letter queue")
     return EXIT_OK, render.jsonable(letter), render.letter_view(letter)
 
 
@@ -92,9 +97,10 @@ def cmd_dlq_replay(args: argparse.Namespace, ctx: Context) -> Answer:
     if args.all:
         report = dlq.replay_all(ctx.now, args.dry_run)
     else:
-        found = dlq.replay_one(args.message_id, ctx.now, args.dry_run)
+        message_id = resolve_message_id(dlq, args.message_id)
+        found = dlq.replay_one(message_id, ctx.now, args.dry_run)
         if found is None:
-            raise NotFound(f"message {args.message_id} is not in the dead-letter queue "
+            raise NotFound(f"message {message_id} is not in the dead-letter queue "
                            "(already replayed, expired, or a wrong id); nothing changed")
         report = found
     return EXIT_OK, render.replay_json(report), render.replay_view(report)
@@ -149,11 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--limit", type=_positive, default=20, help="read at most N messages (default 20)")
     cmd.set_defaults(handler=cmd_dlq_list)
     cmd = dlq_commands.add_parser("show", parents=[common], help="one dead letter in full, with its invoice")
-    cmd.add_argument("message_id")
+    cmd.add_argument("message_id", help="as `dlq list` shows it, or its first characters")
     cmd.set_defaults(handler=cmd_dlq_show)
     cmd = dlq_commands.add_parser("replay", parents=[common], help="send dead letters back to the sync queue")
     which = cmd.add_mutually_exclusive_group(required=True)
-    which.add_argument("message_id", nargs="?", help="the message to replay")
+    which.add_argument("message_id", nargs="?", help="the message to replay (or its first characters)")
     which.add_argument("--all", action="store_true", help="every message in the DLQ")
     cmd.add_argument("--dry-run", action="store_true", help="show what would move; change nothing")
     cmd.set_defaults(handler=cmd_dlq_replay)
@@ -171,43 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@contextlib.contextmanager
-def diagnostics_to_stderr() -> Iterator[None]:
-    """The service logs and emits metrics on stdout, where Lambda collects them; here stdout is the answer."""
-    handler = logger.registered_handler
-    # Swapped without setStream(), which flushes the old stream first and fails if that one is closed.
-    stream = handler if isinstance(handler, logging.StreamHandler) else None
-    previous = stream.stream if stream else None
-    if stream:
-        stream.stream = sys.stderr
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        if stream:
-            stream.stream = previous
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    as_json = bool(args.json)
     handler: Callable[[argparse.Namespace, Context], Answer] = args.handler
-    current = settings()
-    bind_storage(current)
-    try:
-        with diagnostics_to_stderr():
-            code, payload, view = handler(args, Context(current, clock.now()))
-    except (DomainError, MissingSetting) as error:
-        render.error(as_json, error.code, str(error))
-        return EXIT_ATTENTION
-    except ClientError as error:
-        render.error(as_json, error.response.get("Error", {}).get("Code", "aws_error"), str(error))
-        return EXIT_ATTENTION
-    except BotoCoreError as error:
-        render.error(as_json, "aws_unreachable", str(error))
-        return EXIT_ATTENTION
-    if as_json:
-        sys.stdout.write(render.dumps(payload) + "\n")
-    else:
-        Console().print(view)
-    return code
+    return run(lambda parsed, current, now: handler(parsed, Context(current, now)), args)

@@ -1,24 +1,25 @@
 """Reading and replaying the sync dead-letter queue.
 
 Looking never consumes: messages are received with a short visibility and made visible
-again as soon as they have been read. Replay is safe to repeat: an invoice that still needs
-Stripe is marked pending with a new requested time before its message goes back to the sync
-queue, a message is deleted from the DLQ only after it was sent, and the worker treats an
-already-synced invoice as done. A crash between the steps leaves, at worst, one more message
-for the worker to find nothing to do with.
+again as soon as they have been read. Replay is safe to repeat and replays each invoice once,
+however many dead letters it has (every message costs the worker Stripe requests): an invoice
+that still needs Stripe is marked pending with a new requested time, and the table's stream
+sends its one sync message, as for `resync`; an already-synced invoice's message goes back as
+is, once; any other message of an invoice already replayed in the run is deleted. A message
+leaves the DLQ only after its replay was done, so a crash between the steps leaves, at worst,
+one more message for the worker to find nothing to do with.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .. import queue
 from ..domain.invoice import SyncState
-from ..domain.periods import utc_iso
 from ..storage.invoices import InvoiceRepository
 from . import queues
 from .invoices import lookup
@@ -69,7 +70,7 @@ class DeadLetterQueue:
         self._release(held.values())
         if target is None:
             return None
-        outcome = self._replay(target, now, dry_run=dry_run)
+        outcome = self._replay(target, now, set(), dry_run=dry_run)
         if dry_run or outcome.action is ReplayAction.SKIP:
             self._release([target])
         return ReplayReport(dry_run=dry_run, method="receive-send-delete", outcomes=[outcome])
@@ -77,20 +78,24 @@ class DeadLetterQueue:
     def replay_all(self, now: datetime, dry_run: bool) -> ReplayReport:
         if dry_run:
             held = self._scan(None)
+            replayed: set[tuple[str, str]] = set()
             try:
                 return ReplayReport(dry_run=True, method=self._method(),
-                                    outcomes=[self._replay(raw, now, dry_run=True) for raw in held.values()])
+                                    outcomes=[self._replay(raw, now, replayed, dry_run=True) for raw in held.values()])
             finally:
                 self._release(held.values())
         if not self.local:
-            report = self._move_task(now)
+            done, report = self._move_task(now)
             if report is not None:
                 return report
+            fallback = self._replay_each(now)  # sees only what the move task would have moved
+            return replace(fallback, outcomes=done + fallback.outcomes)
         return self._replay_each(now)
 
     def _replay_each(self, now: datetime) -> ReplayReport:
         outcomes: list[ReplayOutcome] = []
         seen: set[str] = set()
+        replayed: set[tuple[str, str]] = set()
         skipped: dict[str, Raw] = {}
         try:
             while True:
@@ -103,7 +108,7 @@ class DeadLetterQueue:
                     break
                 for raw in fresh:
                     seen.add(raw["MessageId"])
-                    outcome = self._replay(raw, now, dry_run=False)
+                    outcome = self._replay(raw, now, replayed, dry_run=False)
                     outcomes.append(outcome)
                     if outcome.action is ReplayAction.SKIP:
                         skipped[raw["MessageId"]] = raw
@@ -111,50 +116,65 @@ class DeadLetterQueue:
             self._release(skipped.values())
         return ReplayReport(dry_run=False, method="receive-send-delete", outcomes=outcomes)
 
-    def _replay(self, raw: Raw, now: datetime, dry_run: bool, send: bool = True) -> ReplayOutcome:
-        """Plan one message and, unless a dry run, carry it out (`send=False`: a move task sends it)."""
+    def _replay(self, raw: Raw, now: datetime, replayed: set[tuple[str, str]], dry_run: bool,
+                send: bool = True) -> ReplayOutcome:
+        """Plan one message and, unless a dry run, carry it out (`send=False`: a move task sends what moves).
+
+        `replayed` holds the invoices this run already replayed: their other messages are dropped.
+        """
         org, invoice_id = parse_body(raw["Body"])
         invoice = lookup(self.repo, org, invoice_id) if org and invoice_id else None
         action, detail = plan(invoice, org)
+        if invoice is not None and action is not ReplayAction.SKIP:
+            if (invoice.org, invoice.id) in replayed:
+                action, detail = ReplayAction.DROP, "another message of this invoice was replayed in this run"
+            replayed.add((invoice.org, invoice.id))
         state = invoice.sync.state.value if invoice else None
         if dry_run or invoice is None or action is ReplayAction.SKIP:
             return ReplayOutcome(raw["MessageId"], org, invoice_id, action, detail, state)
-        body = raw["Body"]
         if action is ReplayAction.RESYNC:
-            # Pending with a new requested time first, so the invoice never looks settled while its
-            # message is in flight. The stream sends a message for that change too; the worker's
-            # lease and state check absorb the duplicate, as they do SQS's own.
+            # Pending with a new requested time: the table's stream sends the one sync message for that
+            # change (sending one here too would sync the invoice twice). Until the worker is done, the
+            # invoice never looks settled, and the reconciler re-enqueues it if it stays pending.
             self.repo.request_sync(invoice, now)
-            body = queue.sync_message(invoice.org, invoice.id, utc_iso(now))
             state = SyncState.PENDING.value
-        if send:
-            self.sqs.send_message(QueueUrl=self.sync_queue_url, MessageBody=body)
-            # Deleted only once sent: a crash in between leaves a duplicate, never a loss.
+        if action is ReplayAction.MOVE and send:
+            self.sqs.send_message(QueueUrl=self.sync_queue_url, MessageBody=raw["Body"])
+        if send or action is not ReplayAction.MOVE:
+            # Deleted only once its replay is done: a crash in between leaves a duplicate, never a loss.
             self.sqs.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=raw["ReceiptHandle"])
         return ReplayOutcome(raw["MessageId"], org, invoice_id, action, detail, state)
 
-    def _move_task(self, now: datetime) -> ReplayReport | None:
-        """AWS: mark the DLQ's invoices pending, then let SQS move every message; None if SQS can't."""
+    def _move_task(self, now: datetime) -> tuple[list[ReplayOutcome], ReplayReport | None]:
+        """AWS: mark the DLQ's invoices pending and delete the messages the stream replaces or another
+        message repeats, then let SQS move the rest. Without move tasks in this SQS, the report is None
+        and the outcomes are what was already done (resyncs and drops)."""
         held = self._scan(None)
+        replayed: set[tuple[str, str]] = set()
+        outcomes: list[ReplayOutcome] = []
         try:
-            outcomes = [self._replay(raw, now, dry_run=False, send=False) for raw in held.values()]
+            for raw in held.values():
+                outcomes.append(self._replay(raw, now, replayed, dry_run=False, send=False))
         finally:
-            self._release(held.values())  # the task moves visible messages only
+            deleted = {o.message_id for o in outcomes if o.action in (ReplayAction.RESYNC, ReplayAction.DROP)}
+            self._release(raw for raw in held.values() if raw["MessageId"] not in deleted)  # a task moves visible ones
+        done = [o for o in outcomes if o.message_id in deleted]
         source, destination = queues.arn(self.sqs, self.dlq_url), queues.arn(self.sqs, self.sync_queue_url)
         try:
             running = [task for task in self.sqs.list_message_move_tasks(SourceArn=source, MaxResults=10)["Results"]
                        if task.get("Status") == "RUNNING"]
             if running:
-                return ReplayReport(dry_run=False, method="message-move-task", outcomes=outcomes,
-                                    move_task=running[0].get("TaskHandle"),
-                                    note="a move task is already running; no other was started")
+                return done, ReplayReport(dry_run=False, method="message-move-task", outcomes=outcomes,
+                                          move_task=running[0].get("TaskHandle"),
+                                          note="a move task is already running; no other was started")
             handle = self.sqs.start_message_move_task(SourceArn=source, DestinationArn=destination)["TaskHandle"]
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in NOT_IMPLEMENTED:
-                return None
+                return done, None
             raise
-        return ReplayReport(dry_run=False, method="message-move-task", outcomes=outcomes, move_task=str(handle),
-                            note="SQS moves every message, skipped ones too: the worker drops or dead-letters those")
+        return done, ReplayReport(
+            dry_run=False, method="message-move-task", outcomes=outcomes, move_task=str(handle),
+            note="SQS moves the messages left, skipped ones too: the worker drops or dead-letters those")
 
     def _method(self) -> str:
         return "receive-send-delete" if self.local else "message-move-task"

@@ -23,6 +23,7 @@ class InvoiceFacts:
     sync_state: str
     sync_attempts: int
     last_error: str | None
+    last_error_at: datetime | None
     requested_at: datetime | None
     synced_at: datetime | None
     stripe_invoice_id: str | None
@@ -40,6 +41,7 @@ def facts(invoice: Invoice) -> InvoiceFacts:
         sync_state=invoice.sync.state.value,
         sync_attempts=invoice.sync.attempts,
         last_error=invoice.sync.last_error,
+        last_error_at=invoice.sync.last_error_at,
         requested_at=invoice.sync.requested_at,
         synced_at=invoice.sync.synced_at,
         stripe_invoice_id=invoice.sync.stripe_invoice_id,

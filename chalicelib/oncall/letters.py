@@ -18,8 +18,9 @@ Raw = dict[str, Any]  # one message as SQS's ReceiveMessage returns it
 
 
 class ReplayAction(StrEnum):
-    RESYNC = "resync"  # invoice marked pending again, then its message sent to the sync queue
+    RESYNC = "resync"  # invoice marked pending again: the table's stream sends its one sync message
     MOVE = "move"  # invoice already synced: the message goes back as is and the worker finds nothing to do
+    DROP = "drop"  # another message of the same invoice was replayed in this run: deleted, not sent
     SKIP = "skip"  # left in the DLQ: sending it again cannot help until someone fixes the cause
 
 

@@ -65,31 +65,69 @@ def age(seconds: int | None) -> str:
     return f"{minutes}m {secs}s"
 
 
+# What each gsi1 partition means to the person reading `status` (the JSON keeps the partition names).
+STATE_LABELS = {
+    "finalizing": "closing (finalize in progress)",
+    "sync_pending": "finalized, waiting for Stripe",
+    "sync_failed": "Stripe sync failed",
+    "draft": "open (draft, taking usage)",
+    "finalized": "finalized and in Stripe",
+    "paid": "paid",
+    "uncollectible": "uncollectible",
+    "void": "void",
+}
+FAILED_HINT = ("`invoicing-oncall dlq list` shows why; once the cause is fixed, `invoicing-oncall resync ORG "
+               "INVOICE_ID` retries one, `invoicing-oncall dlq replay --all --dry-run` plans retrying all.")
+
+
 def status_view(status: Status) -> RenderableType:
-    invoices = Table("gsi1 state", "invoices", title="Invoices by state")
+    invoices = Table("invoices", "count", title="Invoices")
     for state, count in status.invoices.items():
-        invoices.add_row(state, str(count), style="bold red" if state == "sync_failed" and count else None)
-    queues = Table("queue", "visible", "in flight", "delayed", title="Sync queues")
+        invoices.add_row(STATE_LABELS.get(state, state), str(count),
+                         style="bold red" if state == "sync_failed" and count else None)
+    queues = Table("queue", "waiting", "being worked on", "delayed (backing off)", title="Sync queues")
     queues.add_row("sync", str(status.sync_queue.visible), str(status.sync_queue.in_flight),
                    str(status.sync_queue.delayed))
-    queues.add_row("dead letters", str(status.dlq.visible), str(status.dlq.in_flight), str(status.dlq.delayed),
-                   style="bold red" if status.dlq.visible or status.dlq.in_flight else None)
+    dlq = status.dlq
+    dlq_empty = not (dlq.visible or dlq.in_flight or dlq.delayed)
+    if not dlq_empty:
+        queues.add_row("dead letters", str(dlq.visible), str(dlq.in_flight), str(dlq.delayed), style="bold red")
+    parts: list[RenderableType] = [invoices, queues]
+    if dlq_empty:
+        parts.append(Text("Dead-letter queue: empty."))
+    failed = status.invoices.get("sync_failed", 0)
+    if failed:
+        parts.append(Text(f"{failed} invoice{'s' if failed > 1 else ''} failed to sync: {FAILED_HINT}",
+                          style="bold red"))
     oldest = status.oldest_pending
-    line = Text("No invoice is waiting for a sync.") if oldest is None else Text(
+    parts.append(Text("No invoice is waiting for a sync.") if oldest is None else Text(
         f"Oldest pending sync: {oldest.org}/{oldest.invoice_id}, requested {when(oldest.requested_at)} "
-        f"({age(oldest.age_seconds)} ago)")
-    return Group(invoices, queues, line, Text(f"As of {when(status.as_of)}.", style="dim"))
+        f"({age(oldest.age_seconds)} ago)"))
+    parts.append(Text(f"As of {when(status.as_of)}.", style="dim"))
+    return Group(*parts)
+
+
+def _attempts(invoice: InvoiceFacts) -> str:
+    return f"{invoice.sync_attempts} worker attempt{'' if invoice.sync_attempts == 1 else 's'}"
 
 
 def letters_table(letters: list[DeadLetter]) -> RenderableType:
-    table = Table("message id", "org", "invoice", "sent", "receives", "reason", "sync state", "last error",
-                  title=f"Dead letters ({len(letters)} shown, none consumed)")
+    """Ids are never cut (people paste them into `dlq show`); the other columns wrap instead."""
+    if not letters:
+        return Text("The dead-letter queue is empty.")
+    table = Table(title=f"Dead letters ({len(letters)} shown, none consumed)", show_lines=True)
+    table.add_column("message id", no_wrap=True, min_width=36)
+    table.add_column("invoice now", overflow="fold")
+    table.add_column("why it is here", overflow="fold")
     for letter in letters:
         invoice = letter.invoice
-        table.add_row(letter.message_id, letter.org or "?", letter.invoice_id or "?", when(letter.sent_at),
-                      str(letter.receive_count), letter.reason or "(retries exhausted)",
-                      invoice.sync_state if invoice else "(no invoice)",
-                      (invoice.last_error or "-") if invoice else "-")
+        where = f"{letter.org}/{letter.invoice_id}" if letter.org else "(not a sync message)"
+        now = (f"{where}\n{invoice.sync_state}, {_attempts(invoice)}\nlast error at {when(invoice.last_error_at)}"
+               if invoice else f"{where}\n(no invoice)")
+        why = letter.reason or "retries exhausted: SQS moved it after max receives"
+        if invoice and invoice.last_error and invoice.last_error != letter.reason:
+            why += f"\nlast error: {invoice.last_error}"
+        table.add_row(letter.message_id, now, why)
     return table
 
 
@@ -100,8 +138,9 @@ def facts_table(invoice: InvoiceFacts, title: str) -> Table:
         ("status", invoice.status),
         ("total", f"{Money(invoice.total_cents, invoice.currency).display()} {invoice.currency}"),
         ("sync state", invoice.sync_state),
-        ("sync attempts", str(invoice.sync_attempts)),
+        ("worker attempts", str(invoice.sync_attempts)),
         ("last error", invoice.last_error or "-"),
+        ("last error at", when(invoice.last_error_at)),
         ("sync requested", when(invoice.requested_at)),
         ("synced", when(invoice.synced_at)),
         ("stripe invoice", invoice.stripe_invoice_id or "-"),
@@ -112,13 +151,13 @@ def facts_table(invoice: InvoiceFacts, title: str) -> Table:
 
 
 def letter_view(letter: DeadLetter) -> RenderableType:
-    message = Table("field", "value", title=f"Dead letter {letter.message_id}", show_header=False)
+    message = Table(title="Dead letter", show_header=False)
+    message.add_column("field", no_wrap=True)
+    message.add_column("value", overflow="fold")
+    message.add_row("message id", letter.message_id)
     message.add_row("sent", when(letter.sent_at))
-    message.add_row("receives", str(letter.receive_count))
     message.add_row("reason", letter.reason or "(retries exhausted: SQS redrove it after max receives)")
     message.add_row("body", letter.body)
-    for name, value in sorted({**letter.attributes, **letter.message_attributes}.items()):
-        message.add_row(f"attribute {name}", value)
     parts: list[RenderableType] = [message]
     parts.append(facts_table(letter.invoice, "Its invoice now") if letter.invoice
                  else Text("No invoice matches this message."))
@@ -126,7 +165,10 @@ def letter_view(letter: DeadLetter) -> RenderableType:
 
 
 def replay_view(report: ReplayReport) -> RenderableType:
-    done = {ReplayAction.RESYNC: "resynced", ReplayAction.MOVE: "moved", ReplayAction.SKIP: "left in DLQ"}
+    if not report.outcomes and not report.move_task:
+        return Text("The dead-letter queue is empty: nothing to replay.")
+    done = {ReplayAction.RESYNC: "resynced", ReplayAction.MOVE: "moved", ReplayAction.SKIP: "left in DLQ",
+            ReplayAction.DROP: "dropped (invoice replayed once)"}
     table = Table("message id", "invoice", "action", "why", "sync state",
                   title=f"Replay ({report.method}{', dry run: nothing changed' if report.dry_run else ''})")
     for outcome in report.outcomes:
@@ -161,4 +203,4 @@ def error(as_json: bool, code: str, message: str) -> None:
     if as_json:
         sys.stdout.write(dumps({"error": {"code": code, "message": message}}) + "\n")
     else:
-        Console(stderr=True).print(Text(f"error: {message}", style="bold red"))
+        Console(stderr=True, soft_wrap=True).print(Text(f"error: {message}", style="bold red"))

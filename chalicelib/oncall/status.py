@@ -7,13 +7,13 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.invoice import InvoiceStatus, SyncState
+from ..services.backlog import PENDING, OldestPending, oldest_pending
 from ..storage import keys
 from ..storage.convert import index_state
 from ..storage.invoices import InvoiceRepository
 from ..storage.models import InvoiceItem
 from . import queues
 
-PENDING = index_state(InvoiceStatus.FINALIZED, SyncState.PENDING)
 FAILED = index_state(InvoiceStatus.FINALIZED, SyncState.FAILED)
 # The gsi1 partitions waiting for work; cheap to count because they stay small.
 WORK_STATES = (InvoiceStatus.FINALIZING.value, PENDING, FAILED)
@@ -28,14 +28,6 @@ SETTLED_STATES = (
 
 
 @dataclass(frozen=True)
-class OldestPending:
-    org: str
-    invoice_id: str
-    requested_at: datetime | None
-    age_seconds: int | None
-
-
-@dataclass(frozen=True)
 class Status:
     as_of: datetime
     invoices: dict[str, int]
@@ -47,18 +39,6 @@ class Status:
 def count_state(state: str) -> int:
     """Select COUNT on the state's gsi1 partition: no items are returned, only how many."""
     return InvoiceItem.state_index.count(keys.state_gsi_pk(state))
-
-
-def oldest_pending(repo: InvoiceRepository, now: datetime) -> tuple[int, OldestPending | None]:
-    """How many invoices wait for a sync, and which has waited longest (gsi1 sorts by period, not age)."""
-    pending = list(repo.by_state(PENDING))
-    if not pending:
-        return 0, None
-    # A pending sync without a requested time cannot say how long it waited: it sorts first.
-    first = min(pending, key=lambda i: (i.sync.requested_at is not None, i.sync.requested_at or now))
-    requested = first.sync.requested_at
-    age = int((now - requested).total_seconds()) if requested is not None else None
-    return len(pending), OldestPending(first.org, first.id, requested, age)
 
 
 def snapshot(repo: InvoiceRepository, sqs: Any, sync_queue_url: str, dlq_url: str, now: datetime,

@@ -23,11 +23,13 @@ from ..services.endpoints import enable_endpoint, require_endpoint
 from ..storage.endpoints import DeliveryRepository, EndpointRepository
 from ..storage.notices import NoticeRepository
 from . import render
+from .runner import EXIT_OK, Answer, required
 
 if TYPE_CHECKING:
-    from .cli import Answer, Context
+    from .cli import Context
 
-EXIT_OK = 0
+QUEUE = ("DELIVERY_QUEUE_URL", "the delivery queue's URL (resources stack output DeliveryQueueUrl)")
+DLQ = ("DELIVERY_DLQ_URL", "the delivery DLQ's URL (resources stack output DeliveryDLQUrl)")
 
 
 @dataclass
@@ -109,7 +111,7 @@ def cmd_deliveries(args: argparse.Namespace, ctx: Context) -> Answer:
 def cmd_replay(args: argparse.Namespace, ctx: Context) -> Answer:
     since = parse_utc(args.since) if args.since else None
     report = replay_endpoint(args.org, args.endpoint_id, since, args.event or [], args.dry_run,
-                             ctx.settings.delivery_queue_url)
+                             required(QUEUE[0], ctx.settings.delivery_queue_url, QUEUE[1]))
     verb = "would queue" if report.dry_run else "queued"
     view = _table(f"Replay to {args.endpoint_id}", ["events", "count", "ids"], [
         [verb, len(report.queued), "\n".join(report.queued)],
@@ -124,8 +126,8 @@ def cmd_enable(args: argparse.Namespace, ctx: Context) -> Answer:
 
 
 def cmd_dlq_replay(args: argparse.Namespace, ctx: Context) -> Answer:
-    moved = replay_dead_letters(ctx.sqs(), ctx.settings.delivery_dlq_url, ctx.settings.delivery_queue_url,
-                                args.dry_run)
+    moved = replay_dead_letters(ctx.sqs(), required(DLQ[0], ctx.settings.delivery_dlq_url, DLQ[1]),
+                                required(QUEUE[0], ctx.settings.delivery_queue_url, QUEUE[1]), args.dry_run)
     verb = "would move" if args.dry_run else "moved"
     return EXIT_OK, {"moved": moved, "dry_run": args.dry_run}, _table(
         "Delivery dead letters", ["messages", "count"], [[verb, len(moved)]])

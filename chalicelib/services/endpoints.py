@@ -67,8 +67,8 @@ def require_endpoint(org: str, endpoint_id: str) -> WebhookEndpoint:
     return endpoint
 
 
-def delete_endpoint(org: str, endpoint_id: str) -> None:
-    if not EndpointRepository().delete(org, endpoint_id):
+def delete_endpoint(org: str, endpoint_id: str, now: datetime) -> None:
+    if not EndpointRepository().delete(org, endpoint_id, now):
         raise NotFound(f"webhook endpoint {endpoint_id} not found for {org}")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -11,7 +11,7 @@ from decimal import Decimal
 from ..domain.catalog import Category
 from ..domain.errors import Conflict, InvalidTransition, NotFound
 from ..domain.invoice import PAYMENT_TERMS, Invoice, InvoiceStatus, SyncState, invoice_id_for
-from ..domain.lines import LineItem, LineKind, Totals, line_id, price_lines, totals
+from ..domain.lines import LineItem, LineKind, PoolKey, Totals, free_used, line_id, price_lines, totals
 from ..domain.periods import Period
 from ..storage.invoices import InvoiceRepository
 from ..storage.rollups import open_month
@@ -38,11 +38,15 @@ def _breakdown(lines: Iterable[LineItem], key: Callable[[LineItem], str | None])
     return dict(sorted(sums.items()))
 
 
-def build_view(invoice: Invoice, lines: list[LineItem], now: datetime, project: bool = False) -> InvoiceView:
-    priced = price_lines(lines) if invoice.status in (InvoiceStatus.DRAFT, InvoiceStatus.FINALIZING) else lines
+OPEN = (InvoiceStatus.DRAFT, InvoiceStatus.FINALIZING)  # lines priced live; frozen from finalized on
+
+
+def build_view(invoice: Invoice, lines: list[LineItem], now: datetime, project: bool = False,
+               used_before: Mapping[PoolKey, Decimal] | None = None) -> InvoiceView:
+    priced = price_lines(lines, used_before) if invoice.status in OPEN else lines
     priced = sorted(priced, key=lambda line: (line.category, line.app or "", line.description, line.id))
     view_totals = totals(priced)
-    projected = _projected_total(invoice, lines, now) if project else None
+    projected = _projected_total(invoice, lines, now, used_before) if project else None
     return InvoiceView(
         invoice=replace(invoice, line_count=len(priced), subtotal_cents=view_totals.subtotal_cents,
                         credits_cents=view_totals.credits_cents, total_cents=view_totals.total_cents),
@@ -56,18 +60,19 @@ def build_view(invoice: Invoice, lines: list[LineItem], now: datetime, project: 
     )
 
 
-def _projected_total(invoice: Invoice, lines: list[LineItem], now: datetime) -> int:
+def _projected_total(invoice: Invoice, lines: list[LineItem], now: datetime,
+                     used_before: Mapping[PoolKey, Decimal] | None) -> int:
     """Month-end run rate: this period's usage scaled by elapsed time; fixed lines as they are."""
     period = invoice.period
     elapsed = Decimal(max(int((now - period.start).total_seconds()), 1))
     length = Decimal(int((period.end - period.start).total_seconds()))
     if elapsed >= length:
-        return totals(price_lines(lines)).total_cents
+        return totals(price_lines(lines, used_before)).total_cents
     scale = length / elapsed
     projected = [
         replace(line, quantity=line.quantity * scale) if line.kind is LineKind.USAGE else line for line in lines
     ]
-    return max(0, totals(price_lines(projected)).total_cents)
+    return max(0, totals(price_lines(projected, used_before)).total_cents)
 
 
 class InvoiceService:
@@ -80,9 +85,47 @@ class InvoiceService:
             raise NotFound(f"invoice {invoice_id} not found for {org}")
         return invoice
 
+    def page(self, org: str, limit: int, cursor: str | None, now: datetime) -> tuple[list[Invoice], str | None]:
+        """A page of the org's invoices, newest first, each with the figures its own view shows: an open
+        invoice's header holds no amounts (they are priced live), so those are priced here too."""
+        invoices, next_cursor = self.invoices.page(org, limit, cursor)
+        return [self._current(invoice, now) for invoice in invoices], next_cursor
+
+    def _current(self, invoice: Invoice, now: datetime) -> Invoice:
+        return invoice if invoice.status not in OPEN else self._build(invoice, now).invoice
+
     def view(self, org: str, invoice_id: str, now: datetime) -> InvoiceView:
-        invoice = self.require(org, invoice_id)
-        return build_view(invoice, self.invoices.lines(org, invoice.id), now)
+        return self._build(self.require(org, invoice_id), now)
+
+    def _build(self, invoice: Invoice, now: datetime, project: bool = False) -> InvoiceView:
+        lines = self.invoices.lines(invoice.org, invoice.id)
+        used_before = self._allowance_used_before(invoice, lines) if invoice.status in OPEN else None
+        return build_view(invoice, lines, now, project, used_before)
+
+    def _priced(self, invoice: Invoice, lines: list[LineItem]) -> list[LineItem]:
+        return price_lines(lines, self._allowance_used_before(invoice, lines))
+
+    def _allowance_used_before(self, invoice: Invoice, lines: list[LineItem]) -> dict[PoolKey, Decimal]:
+        """What invoices before this one took from the allowance of each period its late lines belong to:
+        that period's own invoice, and late lines of it billed on invoices in between. Voided invoices
+        bill nothing and take nothing. Reads other invoices only when a late line has a free pool."""
+        wanted = {(line.usage_period, line.free_pool) for line in lines
+                  if line.kind is LineKind.LATE_USAGE and line.free_pool}
+        used: dict[PoolKey, Decimal] = defaultdict(Decimal)
+        for usage_period in sorted({Period.parse(period) for period, _ in wanted}):
+            period = usage_period
+            while period < invoice.period:
+                earlier = self.invoices.get(invoice.org, invoice_id_for(period))
+                period = period.next()
+                if earlier is None or earlier.status is InvoiceStatus.VOID:
+                    continue
+                of_period = [line for line in self.invoices.lines(invoice.org, earlier.id)
+                             if line.usage_period == str(usage_period)]
+                # An open earlier invoice can only be the period's own: its lines take from no one before.
+                priced = price_lines(of_period) if earlier.status in OPEN else of_period
+                for key, quantity in free_used(priced).items():
+                    used[key] += quantity
+        return {key: quantity for key, quantity in used.items() if key in wanted}
 
     def upcoming(self, org: str, currency: str, now: datetime) -> InvoiceView:
         """The invoice being built now: the current period's draft (or the next one, if this period was
@@ -96,7 +139,7 @@ class InvoiceService:
             invoice = Invoice(org=org, id=invoice_id_for(period), number="", period=period,
                               status=InvoiceStatus.DRAFT, currency=currency, created_at=now, updated_at=now)
             return build_view(invoice, [], now, project=True)
-        return build_view(invoice, self.invoices.lines(org, invoice.id), now, project=True)
+        return self._build(invoice, now, project=True)
 
     def finalize(self, org: str, invoice_id: str, now: datetime) -> Invoice:
         """Close the invoice to usage, freeze every line's amount, then mark it finalized.
@@ -109,7 +152,7 @@ class InvoiceService:
             invoice = self.invoices.transition(invoice, InvoiceStatus.FINALIZING, now)
         if invoice.status is not InvoiceStatus.FINALIZING:
             raise InvalidTransition(f"invoice is already {invoice.status.value}", {"status": invoice.status.value})
-        priced = price_lines(self.invoices.lines(org, invoice.id))
+        priced = self._priced(invoice, self.invoices.lines(org, invoice.id))
         invoice_totals = totals(priced)
         if invoice_totals.total_cents < 0:
             raise Conflict("credits exceed the invoice subtotal", {"total_cents": invoice_totals.total_cents})
@@ -150,7 +193,7 @@ class InvoiceService:
         if invoice.status is not InvoiceStatus.DRAFT:
             raise InvalidTransition("only a draft invoice takes new items", {"status": invoice.status.value})
         if kind is LineKind.CREDIT:
-            current = totals(price_lines(existing.values())).total_cents
+            current = totals(self._priced(invoice, list(existing.values()))).total_cents
             if current + signed < 0:
                 raise Conflict("a credit cannot take the invoice total below zero",
                                {"total_cents": current, "credit_cents": amount_cents})

@@ -31,7 +31,8 @@ def apply_stripe_event(event_type: str, event_id: str, data: dict[str, Any], inv
     """Apply one verified Stripe event to our copy of its invoice; answers applied / ignored."""
     context = {"org": invoice.org, "invoice_id": invoice.id, "event": event_id, "type": event_type}
     attempts = data.get("attempt_count")
-    attempt_count = int(attempts) if isinstance(attempts, int) else None
+    attempt_count = attempts if isinstance(attempts, int) and not isinstance(attempts, bool) and attempts >= 0 \
+        else None
     if event_type == "invoice.finalized":
         record_stripe_pages(invoice, _text(data.get("number")), _text(data.get("hosted_invoice_url")),
                             _text(data.get("invoice_pdf")))
@@ -79,4 +80,7 @@ def _move_to(repo: InvoiceRepository, invoice: Invoice, target: InvoiceStatus, n
 
 
 def _text(value: Any) -> str | None:
-    return str(value) if value else None
+    """A string Stripe sent (the number was checked with the event; links are https and bounded), else None."""
+    if not isinstance(value, str) or not value or len(value) > 2048:
+        return None
+    return value if value.startswith("https://") or "://" not in value else None

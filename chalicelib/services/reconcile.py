@@ -15,6 +15,7 @@ from ..observability import flush_metrics, logger, metrics
 from ..storage.invoices import InvoiceRepository
 from ..stripe.errors import PermanentSyncError, RetryableSyncError
 from ..stripe.gateway import StripeGateway
+from ..stripe.lines import stripe_lines
 
 
 @dataclass
@@ -39,7 +40,8 @@ def requeue_stale(now: datetime, stale_after: timedelta, report: ReconcileReport
 
 def check_period(period: Period, gateway: StripeGateway, now: datetime,
                  report: ReconcileReport | None = None) -> ReconcileReport:
-    """Compare every synced invoice of the period with its Stripe copy: total, currency and line count."""
+    """Compare every synced invoice of the period with its Stripe copy: total, currency, and each line that
+    was sent (its key and amount)."""
     report = report or ReconcileReport()
     repo = InvoiceRepository()
     for state in (InvoiceStatus.FINALIZED, InvoiceStatus.PAID, InvoiceStatus.UNCOLLECTIBLE):
@@ -49,18 +51,18 @@ def check_period(period: Period, gateway: StripeGateway, now: datetime,
             name = f"{invoice.org}/{invoice.id}"
             try:
                 copy = gateway.retrieve_invoice(invoice.sync.stripe_invoice_id)
-                lines = gateway.line_keys(copy.id)
+                held = gateway.line_keys(copy.id)
             except (RetryableSyncError, PermanentSyncError) as error:
                 report.unchecked.append(f"{name}: {error}")
                 continue
-            expected_lines = min(invoice.line_count, 250) if invoice.line_count <= 250 else len(lines)
-            if copy.total == invoice.total_cents and copy.currency == invoice.currency \
-                    and len(lines) == expected_lines:
+            # What the sync sent: one Stripe line per line, or the rolled-up lines above 250.
+            sent = {line.key: line.amount for line in stripe_lines(invoice, repo.lines(invoice.org, invoice.id))}
+            if copy.total == invoice.total_cents and copy.currency == invoice.currency and held == sent:
                 report.matched.append(name)
                 flag_payment_drift(report, invoice, str(copy.status))
                 continue
-            reason = (f"Stripe total {copy.total} with {len(lines)} lines; ours {invoice.total_cents} "
-                      f"with {invoice.line_count} lines")
+            reason = (f"Stripe total {copy.total} with {len(held)} lines; ours {invoice.total_cents} "
+                      f"with {len(sent)} lines sent for {invoice.line_count}")
             report.mismatched.append(f"{name}: {reason}")
             repo.record_sync(invoice, SyncState.FAILED, now, error=f"reconciliation mismatch: {reason}")
             metrics.add_metric(name="InvoiceMismatch", unit=MetricUnit.Count, value=1)

@@ -101,7 +101,7 @@ class InvoiceSync:
             self.invoices.record_sync(invoice, SyncState.FAILED, now, error=str(error), count_attempt=True)
         else:
             # Only the error and the attempt: a worker that lost the race must not undo a `synced`.
-            self.invoices.note_sync_error(invoice, str(error))
+            self.invoices.note_sync_error(invoice, str(error), now)
 
     def _load(self, org: str, invoice_id: str) -> Invoice:
         invoice = self.invoices.get(org, invoice_id)

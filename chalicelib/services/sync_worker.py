@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +18,7 @@ from ..domain.periods import parse_utc
 from ..observability import flush_metrics, logger, metrics
 from ..stripe.errors import PermanentSyncError, RetryableSyncError
 from ..stripe.gateway import StripeGateway
+from .canary import canary_gateway, is_probe_org
 from .sync import InvoiceSync, SyncResult
 
 
@@ -59,16 +60,23 @@ def default_gateway() -> StripeGateway:
 
 def process_messages(messages: list[QueueMessage], now: datetime, syncer: InvoiceSync | None = None) -> list[str]:
     """Sync each message's invoice; returns the ids of messages to retry (partial batch failure)."""
-    syncer = syncer or InvoiceSync(default_gateway())
+    syncers: dict[bool, InvoiceSync] = {False: syncer} if syncer else {}
+
+    def syncer_for(org: str) -> InvoiceSync:
+        canary = syncer is None and is_probe_org(settings().canary_org, org)
+        if canary not in syncers:
+            syncers[canary] = InvoiceSync(canary_gateway() if canary else default_gateway())
+        return syncers[canary]
+
     failures = []
     for message in messages:
-        if not _process_one(message, now, syncer):
+        if not _process_one(message, now, syncer_for):
             failures.append(message.message_id)
     flush_metrics()
     return failures
 
 
-def _process_one(message: QueueMessage, now: datetime, syncer: InvoiceSync) -> bool:
+def _process_one(message: QueueMessage, now: datetime, syncer_for: Callable[[str], InvoiceSync]) -> bool:
     try:
         body = json.loads(message.body)
         org, invoice_id = str(body["org"]), str(body["invoice_id"])
@@ -77,6 +85,13 @@ def _process_one(message: QueueMessage, now: datetime, syncer: InvoiceSync) -> b
         metrics.add_metric(name="SentToDLQ", unit=MetricUnit.Count, value=1)
         return True
     context = {"org": org, "invoice_id": invoice_id, "message_id": message.message_id}
+    try:
+        syncer = syncer_for(org)
+    except PermanentSyncError as error:  # no safe Stripe key for this org: retrying cannot help
+        logger.error("sync cannot start", extra={**context, "error": str(error)})
+        queue.to_dead_letters(message.body, str(error))
+        metrics.add_metric(name="SentToDLQ", unit=MetricUnit.Count, value=1)
+        return True
     try:
         result = syncer.sync(org, invoice_id, now)
     except RetryableSyncError as error:

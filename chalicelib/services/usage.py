@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from ..config import Settings
 from ..domain.errors import DomainError
+from ..domain.fingerprint import differing, fingerprint
 from ..domain.invoice import invoice_id_for
 from ..domain.lines import LineKind, describe, usage_kind, usage_line_id
-from ..domain.periods import Period
+from ..domain.periods import Period, utc_iso
 from ..domain.pricebook import Quote, quote
 from ..storage import usage_writer
 from ..storage.invoices import InvoiceRepository
@@ -45,11 +48,25 @@ class Rejection:
 class EventResult:
     index: int
     id: str | None
-    status: str  # accepted | duplicate | rejected
+    status: str  # one of STATUSES
     invoice_id: str | None = None
     line_id: str | None = None
     late: bool = False
-    error: dict[str, str] | None = field(default=None)
+    error: dict[str, Any] | None = field(default=None)
+
+
+# Every answer an event can get, in the order the response counts them.
+STATUSES = ("accepted", "duplicate", "conflict", "rejected")
+
+
+def content_digest(event: UsageEvent) -> str:
+    """The event's fingerprint over one canonical form of each field: 5 and 5.000 are the same quantity,
+    and the same instant in another offset is the same timestamp."""
+    return fingerprint({
+        "org": event.org, "app": event.app, "meter": event.meter,
+        "quantity": format(event.quantity.normalize(), "f"), "region": event.region or "",
+        "attributes": json.dumps(dict(event.attributes), sort_keys=True), "timestamp": utc_iso(event.timestamp),
+    })
 
 
 def record_usage(
@@ -58,15 +75,17 @@ def record_usage(
     invoices, orgs = InvoiceRepository(), OrgRepository()
     results: list[EventResult | None] = [None] * len(items)
     first_index: dict[tuple[str, str], int] = {}
+    digests: dict[int, str] = {}
     candidates: list[tuple[int, UsageEvent]] = []
     for index, item in enumerate(items):
         if isinstance(item, Rejection):
             results[index] = _rejected(index, item.id, item.code, item.message)
-        elif (item.org, item.id) in first_index:
+            continue
+        digests[index] = content_digest(item)
+        if (item.org, item.id) in first_index:
             continue  # a repeat inside the batch answers like its first occurrence, below
-        else:
-            first_index[(item.org, item.id)] = index
-            candidates.append((index, item))
+        first_index[(item.org, item.id)] = index
+        candidates.append((index, item))
 
     profiles = orgs.get_many({event.org for _, event in candidates}) if candidates else {}
     router = InvoiceRouter(invoices, now, settings.finalize_grace)
@@ -77,14 +96,15 @@ def record_usage(
             results[index] = _rejected(index, event.id, *problem)
             continue
         try:
-            placements[(event.org, event.id)] = (index, _place(event, router, settings))
+            placements[(event.org, event.id)] = (index, _place(event, digests[index], router, settings))
         except DomainError as error:
             results[index] = _rejected(index, event.id, error.code, error.message)
 
     _write(placements, router, now, results)
     for index, item in enumerate(items):
         if results[index] is None and isinstance(item, UsageEvent):
-            results[index] = _repeat_of(results[first_index[(item.org, item.id)]], index)
+            first = first_index[(item.org, item.id)]
+            results[index] = _repeat_of(results[first], index, differing(digests[first], digests[index]))
     return [r for r in results if r is not None]
 
 
@@ -99,12 +119,12 @@ def _check(event: UsageEvent, now: datetime, settings: Settings, known_orgs: set
     return None
 
 
-def _place(event: UsageEvent, router: InvoiceRouter, settings: Settings) -> Placement:
+def _place(event: UsageEvent, digest: str, router: InvoiceRouter, settings: Settings) -> Placement:
     usage_period = Period.of(event.timestamp)
     event_quote = quote(event.meter, event.region, event.attributes, usage_period)
     target = _line_target(event.org, event_quote, event.app, event.region, usage_period, router)
     expires_at = int((event.timestamp + settings.dedup_retention).timestamp())
-    return Placement(event.org, event.id, event.quantity, event.timestamp, target, expires_at)
+    return Placement(event.org, event.id, event.quantity, event.timestamp, target, expires_at, digest)
 
 
 def _line_target(
@@ -171,17 +191,30 @@ def _fill_duplicates(
     landed = usage_writer.dedup_records(duplicates)
     for key in duplicates:
         index, placement = placements[key]
-        invoice_id, line_id = landed.get(key, (None, None))
+        counted = landed.get(key)
+        invoice_id, line_id = (counted.invoice_id, counted.line_id) if counted else (None, None)
         late = invoice_id is not None and invoice_id != invoice_id_for(Period.parse(placement.target.usage_period))
-        results[index] = EventResult(index, key[1], "duplicate", invoice_id, line_id, late)
+        differs = differing(counted.digest, placement.digest) if counted else []
+        if differs:
+            results[index] = EventResult(index, key[1], "conflict", invoice_id, line_id, late, _conflict(differs))
+        else:
+            results[index] = EventResult(index, key[1], "duplicate", invoice_id, line_id, late)
 
 
 def _rejected(index: int, event_id: str | None, code: str, message: str) -> EventResult:
     return EventResult(index, event_id, "rejected", error={"code": code, "message": message})
 
 
-def _repeat_of(first: EventResult | None, index: int) -> EventResult:
+def _conflict(differs: list[str]) -> dict[str, Any]:
+    return {"code": "conflict", "message": f"this event id was already used for an event with another "
+            f"{', '.join(differs)}; send a new id for a new event", "details": {"differs": differs}}
+
+
+def _repeat_of(first: EventResult | None, index: int, differs: list[str]) -> EventResult:
+    """A repeat inside the batch: a conflict if its content differs from the first occurrence, else that answer."""
     assert first is not None
-    if first.status == "rejected":
-        return EventResult(index, first.id, "rejected", error=first.error)
+    if differs:
+        return EventResult(index, first.id, "conflict", first.invoice_id, first.line_id, first.late, _conflict(differs))
+    if first.status in ("rejected", "conflict"):
+        return EventResult(index, first.id, first.status, first.invoice_id, first.line_id, first.late, first.error)
     return EventResult(index, first.id, "duplicate", first.invoice_id, first.line_id, first.late)

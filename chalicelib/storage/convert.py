@@ -47,6 +47,7 @@ def invoice_from_record(item: InvoiceItem) -> Invoice:
             stripe_invoice_number=item.stripe_invoice_number,
             attempts=item.sync_attempts,
             last_error=item.sync_last_error,
+            last_error_at=item.sync_last_error_at,
             requested_at=item.sync_requested_at,
             synced_at=item.synced_at,
             hosted_invoice_url=item.hosted_invoice_url,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.update import Action
 
 from ..domain.endpoints import Delivery, DeliveryStatus, EndpointStatus, WebhookEndpoint
@@ -61,7 +61,8 @@ class EndpointRepository:
     def of_org(self, org: str) -> list[WebhookEndpoint]:
         query = EndpointItem.query(keys.org_pk(org), EndpointItem.sk.startswith(keys.ENDPOINT_SK_PREFIX),
                                    consistent_read=True)
-        return sorted((_endpoint(item) for item in query), key=lambda e: (e.created_at, e.id))
+        found = [_endpoint(item) for item in query if item.status != EndpointStatus.DELETED.value]
+        return sorted(found, key=lambda e: (e.created_at, e.id))
 
     def get(self, org: str, endpoint_id: str) -> WebhookEndpoint | None:
         found = self.get_with_secret(org, endpoint_id)
@@ -73,13 +74,21 @@ class EndpointRepository:
             item = EndpointItem.get(keys.org_pk(org), keys.endpoint_sk(endpoint_id), consistent_read=True)
         except EndpointItem.DoesNotExist:
             return None
+        if item.status == EndpointStatus.DELETED.value or item.secret is None:
+            return None
         return _endpoint(item), item.secret
 
-    def delete(self, org: str, endpoint_id: str) -> bool:
+    def delete(self, org: str, endpoint_id: str, now: datetime) -> bool:
+        """Mark it deleted and drop its secret (the API deletes no items); TTL removes it later."""
+        record = EndpointItem(keys.org_pk(org), keys.endpoint_sk(endpoint_id))
         try:
-            EndpointItem(keys.org_pk(org), keys.endpoint_sk(endpoint_id)).delete(condition=EndpointItem.pk.exists())
+            record.update(
+                actions=[EndpointItem.status.set(EndpointStatus.DELETED.value), EndpointItem.secret.remove(),
+                         EndpointItem.expires_at.set(int((now + DELIVERY_LOG_RETENTION).timestamp()))],
+                condition=EndpointItem.pk.exists() & (EndpointItem.status != EndpointStatus.DELETED.value),
+            )
             return True
-        except DeleteError as error:
+        except UpdateError as error:
             if _condition_failed(error):
                 return False
             raise
@@ -121,7 +130,8 @@ class EndpointRepository:
     def _update(org: str, endpoint_id: str, actions: list[Action]) -> EndpointItem | None:
         record = EndpointItem(keys.org_pk(org), keys.endpoint_sk(endpoint_id))
         try:
-            record.update(actions=actions, condition=EndpointItem.pk.exists())
+            record.update(actions=actions, condition=EndpointItem.pk.exists()
+                          & (EndpointItem.status != EndpointStatus.DELETED.value))
         except UpdateError as error:
             if _condition_failed(error):
                 return None  # deleted meanwhile

@@ -283,7 +283,10 @@ class InvoiceRepository:
         ]
         if count_attempt:
             actions.append(InvoiceItem.sync_attempts.add(1))
-        actions.append(InvoiceItem.sync_last_error.set(error[:1000]) if error else InvoiceItem.sync_last_error.remove())
+        if error:
+            actions += [InvoiceItem.sync_last_error.set(error[:1000]), InvoiceItem.sync_last_error_at.set(now)]
+        else:
+            actions += [InvoiceItem.sync_last_error.remove(), InvoiceItem.sync_last_error_at.remove()]
         if stripe_invoice_id:
             actions.append(InvoiceItem.stripe_invoice_id.set(stripe_invoice_id))
         if stripe_number:
@@ -306,12 +309,13 @@ class InvoiceRepository:
                 return False
             raise
 
-    def note_sync_error(self, invoice: Invoice, error: str) -> None:
+    def note_sync_error(self, invoice: Invoice, error: str, now: datetime) -> None:
         """Record a retryable failure: the error and one more attempt, unless the invoice got synced meanwhile."""
         record = InvoiceItem(keys.org_pk(invoice.org), keys.invoice_sk(invoice.id))
         try:
             record.update(
-                actions=[InvoiceItem.sync_last_error.set(error[:1000]), InvoiceItem.sync_attempts.add(1)],
+                actions=[InvoiceItem.sync_last_error.set(error[:1000]), InvoiceItem.sync_last_error_at.set(now),
+                         InvoiceItem.sync_attempts.add(1)],
                 condition=InvoiceItem.sync_state != SyncState.SYNCED.value,
             )
         except UpdateError as error_:

@@ -8,11 +8,14 @@ safe alphabet without the '#' delimiter, so a user value can never forge another
   ORG#{org}                  INV#{invoice}      invoice header           get / list an org's invoices (newest first)
   ORG#{org}#INV#{invoice}    LINE#{line}        line item                read an invoice's lines: O(lines)
   EVT#{org}#{event}          EVT                dedup record (TTL)       exactly-once usage
-  TOKEN#{sha256}             TOKEN              API token (hashed)       authenticate
+  TOKEN#{hmac}               TOKEN              API token (HMAC only)    authenticate
   ROLLUP#{shard}             MONTH#{YYYY-MM}    month totals (sharded)   finance totals: O(months)
   ORG#{org}                  ROLLUP#{YYYY-MM}   month totals of one org  totals for one org
   WEBHOOK#{event}            WEBHOOK            processed Stripe event   webhook idempotency
   SYNCLEASE#{org}#{invoice}  LEASE              sync worker lease        one worker per invoice
+  USAGE#{org}#{YYYY-MM}      DAY#{YYYY-MM-DD}#{invoice}#{line}
+                                                a line's usage on one    usage over time: one Query per month
+                                                day, and per hour        reads every line's buckets of that month
   ORG#{org}                  BUDGET             monthly budget           get / put an org's budget
   ORG#{org}                  ALERT#{period}#{kind}#{threshold}
                                                 alert, once per cause    exactly-once alerts; history newest first
@@ -23,11 +26,14 @@ safe alphabet without the '#' delimiter, so a user value can never forge another
 
 GSI gsi1 indexes invoice headers by state: gsi1pk STATE#{state}, gsi1sk {period}#{org}.
 It serves the month-end finalizer (drafts of past periods) and the reconciler (unsynced).
+Token items sit in gsi1 too (gsi1pk TOKENS, gsi1sk their public id): listing and revoking
+tokens reads one small partition instead of scanning the table.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 
 SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
@@ -39,7 +45,7 @@ class UnsafeKeyPart(ValueError):
 
 
 def safe(part: str) -> str:
-    if not SAFE_PART.match(part):
+    if not SAFE_PART.fullmatch(part):  # not match: its `$` also matches before a trailing newline
         raise UnsafeKeyPart(f"unsafe key part {part!r}")
     return part
 
@@ -73,12 +79,22 @@ def event_pk(org: str, event_id: str) -> str:
 EVENT_SK = "EVT"
 
 
-def token_pk(token: str, pepper: str) -> str:
-    digest = hashlib.sha256(f"{pepper}:{token}".encode()).hexdigest()
+def token_digest(token: str, pepper: str) -> str:
+    """HMAC-SHA256 keyed by the pepper: the table alone (a backup, a leaked read) cannot test guesses."""
+    return hmac.new(pepper.encode(), token.encode(), hashlib.sha256).hexdigest()
+
+
+def token_pk(digest: str) -> str:
     return f"TOKEN#{digest}"
 
 
 TOKEN_SK = "TOKEN"
+TOKENS_GSI_PK = "TOKENS"
+TOKEN_ID_LENGTH = 16  # a public id: the digest's first hex digits, which reveal nothing of the token
+
+
+def token_id(digest: str) -> str:
+    return digest[:TOKEN_ID_LENGTH]
 
 
 def rollup_shard_pk(shard: int) -> str:
@@ -119,6 +135,24 @@ def state_gsi_sk(period: str, org: str) -> str:
     return f"{period}#{safe(org)}"
 
 
+_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_DAY = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+
+
+def usage_pk(org: str, period: str) -> str:
+    """The month the usage happened in (a late line's buckets sit in their own period, like its usage)."""
+    if not _PERIOD.match(period):
+        raise UnsafeKeyPart(f"not a period {period!r}")
+    return f"USAGE#{safe(org)}#{period}"
+
+
+USAGE_DAY_SK_PREFIX = "DAY#"
+
+
+def usage_day_sk(day: str, invoice_id: str, line_id: str) -> str:
+    if not _DAY.match(day):
+        raise UnsafeKeyPart(f"not a day {day!r}")
+    return f"{USAGE_DAY_SK_PREFIX}{day}#{safe(invoice_id)}#{safe(line_id)}"
 LINE_SK_PREFIX = "LINE#"
 BUDGET_SK = "BUDGET"
 ALERT_SK_PREFIX = "ALERT#"

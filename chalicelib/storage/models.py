@@ -116,6 +116,7 @@ class InvoiceItem(BaseItem):
     stripe_invoice_number = UnicodeAttribute(null=True)
     sync_attempts = IntAttribute(default=0)
     sync_last_error = UnicodeAttribute(null=True)
+    sync_last_error_at = UTCDateTimeAttribute(null=True)
     sync_requested_at = UTCDateTimeAttribute(null=True)
     synced_at = UTCDateTimeAttribute(null=True)
     hosted_invoice_url = UnicodeAttribute(null=True)
@@ -172,15 +173,32 @@ class EventRecord(BaseItem):
     invoice_id = UnicodeAttribute()
     line_id = UnicodeAttribute()
     expires_at = NumberAttribute()  # epoch seconds, the table's TTL attribute
+    digest = UnicodeAttribute(null=True)  # the event's content fingerprint; absent on records written before it
+
+
+class TokenIndex(GlobalSecondaryIndex["TokenItem"]):
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
 
 
 class TokenItem(BaseItem):
+    """An API token: its HMAC (the key), never the token itself."""
+
     class Meta(_Meta):
         pass
 
-    name = UnicodeAttribute()
+    name = UnicodeAttribute()  # the label people know it by
     scopes = UnicodeSetAttribute()
     created_at = UTCDateTimeAttribute()
+    valid_until = UTCDateTimeAttribute(null=True)
+    last_used_at = UTCDateTimeAttribute(null=True)
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    token_index = TokenIndex()
 
 
 class RollupItem(BaseItem):
@@ -213,8 +231,22 @@ class LeaseItem(BaseItem):
     expires_at = NumberAttribute()
 
 
+class UsageDayRecord(BaseItem):
+    """One line's usage on one UTC day. Its hours are top-level number attributes h00..h23 (ADD works on
+    top-level attributes only), written and read by storage/buckets.py; the item stays under 1 KB."""
+
+    class Meta(_Meta):
+        pass
+
+    invoice_id = UnicodeAttribute()
+    line_id = UnicodeAttribute()
+    day = UnicodeAttribute()
+    quantity = DecimalAttribute(default=Decimal)
+
+
 MODELS: tuple[type[BaseItem], ...] = (
     BaseItem, OrgItem, InvoiceItem, LineItemRecord, EventRecord, TokenItem, RollupItem, WebhookEventItem, LeaseItem,
+    UsageDayRecord,
 )
 
 

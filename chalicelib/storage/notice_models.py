@@ -60,13 +60,14 @@ class EndpointItem(BaseItem):
     endpoint_id = UnicodeAttribute()
     url = UnicodeAttribute()
     event_types = UnicodeSetAttribute()
-    secret = UnicodeAttribute()
+    secret = UnicodeAttribute(null=True)  # removed when the endpoint is deleted
     status = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
     failing_since = UTCDateTimeAttribute(null=True)
     last_success_at = UTCDateTimeAttribute(null=True)
     disabled_at = UTCDateTimeAttribute(null=True)
     disabled_reason = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute(null=True)  # set when deleted
 
 
 class DeliveryItem(BaseItem):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,22 +65,26 @@ def finalize_month(event):
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def reconcile(event):
     return None
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def canary(event):
+    return None
 """
 
 FIXTURE_CONFIG = {
     "version": "2.0",
     "app_name": "usage-invoicing",
     "automatic_layer": False,
+    "autogen_policy": False,
+    "iam_policy_file": "policy-deny-all.json",
     "environment_variables": {"LOG_LEVEL": "INFO"},
     "lambda_timeout": 30,
     "stages": {
         "dev": {
             "api_gateway_stage": "api",
-            # Values the merge template must win over.
-            "environment_variables": {
-                "TABLE_NAME": "from-config",
-                "STRIPE_API_KEY_PARAM": "/from/config",
-            },
+            # A value the merge template must win over.
+            "environment_variables": {"TABLE_NAME": "from-config"},
         }
     },
 }
@@ -90,18 +95,11 @@ FUNCTIONS = {
     "deliver_webhooks": "DeliverWebhooks",
     "finalize_month": "FinalizeMonth",
     "reconcile": "Reconcile",
+    "canary": "Canary",
     "api_handler": "APIHandler",
 }
-ENVIRONMENT = {
-    "TABLE_NAME",
-    "SYNC_QUEUE_URL",
-    "SYNC_DLQ_URL",
-    "DELIVERY_QUEUE_URL",
-    "DELIVERY_DLQ_URL",
-    "STRIPE_API_KEY_PARAM",
-    "STRIPE_WEBHOOK_SECRET_PARAM",
-    "TOKEN_PEPPER_PARAM",
-}
+ROLES = {logical_id: ("ApiHandlerRole" if logical_id == "APIHandler" else f"{logical_id}Role")
+         for logical_id in FUNCTIONS.values()}
 STACK_PARAMETERS = {
     "AppName": "usage-invoicing",
     "Stage": "dev",
@@ -126,6 +124,7 @@ def _package_env() -> dict[str, str]:
 def _make_app(directory: Path, queue_decorator: str) -> Path:
     (directory / ".chalice").mkdir(parents=True)
     (directory / ".chalice" / "config.json").write_text(json.dumps(FIXTURE_CONFIG, indent=2))
+    shutil.copy(ROOT / ".chalice" / "policy-deny-all.json", directory / ".chalice")
     (directory / "app.py").write_text(FIXTURE_APP.format(stream=STREAM_PLACEHOLDER, queue=queue_decorator))
     (directory / "requirements.txt").write_text("")
     return directory
@@ -197,12 +196,16 @@ def test_chalice_generates_the_ids_the_merge_template_relies_on(packaged: Packag
     resources = packaged.plain["Resources"]
     for logical_id in FUNCTIONS.values():
         assert resources[logical_id]["Type"] == "AWS::Serverless::Function"
-    assert resources["DefaultRole"]["Type"] == "AWS::IAM::Role"
+    for logical_id, role in ROLES.items():
+        assert resources[role]["Type"] == "AWS::IAM::Role"
+        assert resources[logical_id]["Properties"]["Role"] == {"Fn::GetAtt": [role, "Arn"]}
+    assert "DefaultRole" not in resources
     events = {name: resources[name]["Properties"].get("Events", {}) for name in FUNCTIONS.values()}
     assert events["HandleTableChanges"]["HandleTableChangesDynamodbEventSource"]["Type"] == "DynamoDB"
     assert events["SyncInvoices"]["SyncInvoicesSqsEventSource"]["Type"] == "SQS"
     assert events["FinalizeMonth"]["FinalizeMonthEvent"]["Type"] == "Schedule"
     assert events["Reconcile"]["ReconcileEvent"]["Type"] == "Schedule"
+    assert events["Canary"]["CanaryEvent"]["Type"] == "Schedule"
 
 
 def test_every_partial_entry_has_a_chalice_counterpart(packaged: Packaged, merge_template: dict[str, Any]) -> None:
@@ -274,18 +277,22 @@ def test_stream_failure_queue(packaged: Packaged) -> None:
     assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["StreamFailureQueue", "QueueName"]}}]
 
 
-def test_every_function_gets_a_fixed_name_and_the_environment(packaged: Packaged) -> None:
+def test_every_function_gets_a_fixed_name_and_the_environment_it_uses(packaged: Packaged) -> None:
     for handler, logical_id in FUNCTIONS.items():
         p = packaged.resource(logical_id)["Properties"]
         assert p["FunctionName"] == {"Fn::Sub": "${AppName}-${Stage}-" + handler}
         variables = p["Environment"]["Variables"]
-        assert set(variables) >= ENVIRONMENT
         assert variables["TABLE_NAME"] == {"Fn::ImportValue": {"Fn::Sub": "${ResourcesStackName}-TableName"}}
-        assert variables["SYNC_QUEUE_URL"] == {"Fn::ImportValue": {"Fn::Sub": "${ResourcesStackName}-SyncQueueUrl"}}
-        assert variables["SYNC_DLQ_URL"] == {"Fn::ImportValue": {"Fn::Sub": "${ResourcesStackName}-SyncDLQUrl"}}
-        for name in ("STRIPE_API_KEY_PARAM", "STRIPE_WEBHOOK_SECRET_PARAM", "TOKEN_PEPPER_PARAM"):
-            assert variables[name]["Fn::Sub"].startswith("/${AppName}/${Stage}/"), name
+        for name, value in variables.items():
+            if name.endswith("_PARAM"):
+                assert value["Fn::Sub"].startswith("/${AppName}/${Stage}/"), name
         assert variables["LOG_LEVEL"] == "INFO"  # chalice's own variables are kept
+    api = packaged.resource("APIHandler")["Properties"]["Environment"]["Variables"]
+    assert "STRIPE_API_KEY_PARAM" not in api and "SYNC_QUEUE_URL" not in api
+    assert {"TOKEN_PEPPER_PARAM", "STRIPE_WEBHOOK_SECRET_PARAM"} <= set(api)
+    worker = packaged.resource("SyncInvoices")["Properties"]["Environment"]["Variables"]
+    assert {"SYNC_QUEUE_URL", "SYNC_DLQ_URL", "STRIPE_API_KEY_PARAM", "STRIPE_CANARY_API_KEY_PARAM"} <= set(worker)
+    assert "TOKEN_PEPPER_PARAM" not in worker
 
 
 def test_worker_timeout_comes_from_the_resources_stack(packaged: Packaged) -> None:
@@ -293,28 +300,23 @@ def test_worker_timeout_comes_from_the_resources_stack(packaged: Packaged) -> No
     assert timeout == {"Fn::ImportValue": {"Fn::Sub": "${ResourcesStackName}-WorkerTimeoutSeconds"}}
 
 
-def test_role_policy_is_least_privilege(packaged: Packaged) -> None:
-    role = packaged.resource("DefaultRole")
-    (policy,) = role["Properties"]["Policies"]
-    statements = policy["PolicyDocument"]["Statement"]
-    for statement in statements:
-        assert statement["Effect"] == "Allow"
-        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-        for resource in resources:
-            assert resource != "*" and "arn:*" not in json.dumps(resource), statement
-        for action in statement["Action"]:
-            assert "*" not in action, action
-    by_sid = {s["Sid"]: s for s in statements}
-    stream_actions = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
-    assert stream_actions <= set(by_sid["BillingTableStream"]["Action"])
-    consumer_actions = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
-    assert consumer_actions | {"sqs:SendMessage"} <= set(by_sid["SyncQueue"]["Action"])
-    assert "sqs:SendMessage" in by_sid["StreamFailureDestination"]["Action"]
-    assert by_sid["Parameters"]["Resource"] == {
-        "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/${AppName}/${Stage}/*"
-    }
-    table_resources = json.dumps(by_sid["BillingTable"]["Resource"])
-    assert "/index/*" in table_resources and "-TableArn" in table_resources
+def test_api_function_gives_up_before_api_gateway_does(packaged: Packaged) -> None:
+    # API Gateway's integration timeout is 29 s; the largest request takes 2 s at most (make bench).
+    timeout = packaged.resource("APIHandler")["Properties"]["Timeout"]
+    assert 2 < timeout < 29
+
+
+def test_role_policies_are_least_privilege(packaged: Packaged) -> None:
+    """Every role is scoped; the exact actions per function are checked on the real app in test_package_app."""
+    for role in ROLES.values():
+        (policy,) = packaged.resource(role)["Properties"]["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            for resource in resources:
+                assert resource != "*" and "arn:*" not in json.dumps(resource), statement
+            for action in statement["Action"]:
+                assert "*" not in action, action
 
 
 def test_imports_match_the_resources_stack_exports(packaged: Packaged, resources_template: dict[str, Any]) -> None:
@@ -342,20 +344,25 @@ def test_function_names_match_the_resources_stack_alarms(
     assert merged_params["Stage"]["AllowedValues"] == resources_template["Parameters"]["Stage"]["AllowedValues"]
 
 
-def test_project_chalice_config_keeps_the_shared_default_role() -> None:
-    """The merge template replaces DefaultRole's policy; other role setups would bypass it."""
+def test_project_chalice_config_makes_one_role_per_function_from_the_deny_all_placeholder() -> None:
+    """The merge template replaces each function role's policy; other role setups would bypass it."""
     config_path = ROOT / ".chalice" / "config.json"
     assert config_path.exists(), "the project has no .chalice/config.json"
     config = json.loads(config_path.read_text())
-    scopes = [config, *config.get("stages", {}).values()]
+    assert config["autogen_policy"] is False and config["iam_policy_file"] == "policy-deny-all.json"
+    placeholder = json.loads((ROOT / ".chalice" / "policy-deny-all.json").read_text())
+    assert [s["Effect"] for s in placeholder["Statement"]] == ["Deny"]
+    scopes = [*config.get("stages", {}).values()]
     for stage in list(config.get("stages", {}).values()):
         scopes.extend(stage.get("lambda_functions", {}).values())
     scopes.extend(config.get("lambda_functions", {}).values())
-    for scope in scopes:
-        assert scope.get("autogen_policy", True) is True
+    for scope in [config, *scopes]:
         assert scope.get("manage_iam_role", True) is True
         assert "iam_role_arn" not in scope
-        assert "iam_policy_file" not in scope
+    for scope in scopes:
+        assert "autogen_policy" not in scope and "iam_policy_file" not in scope
+        # A *_PARAM here would reach every function, which would read it at cold start without the permission.
+        assert not [name for name in scope.get("environment_variables", {}) if name.endswith("_PARAM")]
     assert config["app_name"] == STACK_PARAMETERS["AppName"]
 
 

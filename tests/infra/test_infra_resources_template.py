@@ -141,6 +141,7 @@ def test_alarms(resources_template: dict[str, Any]) -> None:
         ("UsageInvoicing", "SyncFailed"),
         ("UsageInvoicing", "InvoiceMismatch"),
         ("UsageInvoicing", "PaymentStatusDrift"),
+        ("UsageInvoicing", "CanaryHealthy"),
     }
     dlq = alarms["SyncDLQNotEmptyAlarm"]
     assert dlq["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["SyncDLQ", "QueueName"]}}]
@@ -173,9 +174,16 @@ def test_alarms(resources_template: dict[str, Any]) -> None:
             "Sum",
         )
 
+    canary = by_metric[("UsageInvoicing", "CanaryHealthy")]
+    assert (canary["ComparisonOperator"], canary["Threshold"], canary["Statistic"]) == (
+        "LessThanThreshold", 1, "Minimum")
+    assert canary["TreatMissingData"] == "breaching"  # a canary that stopped reporting is unhealthy too
+    assert resources_template["Resources"]["CanaryUnhealthyAlarm"]["Condition"] == "HasCanary"
+
     conditional_topic = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
     for logical_id, alarm in alarms.items():
-        assert alarm["TreatMissingData"] == "notBreaching", logical_id
+        if alarm is not canary:
+            assert alarm["TreatMissingData"] == "notBreaching", logical_id
         assert alarm["AlarmActions"] == conditional_topic, logical_id
         assert alarm["OKActions"] == conditional_topic, logical_id
 

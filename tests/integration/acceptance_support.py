@@ -108,15 +108,22 @@ class ExpectedLine:
     pool: str | None
     quantity: Decimal = D(0)
     events: int = 0
+    first_use: str = ""  # the earliest event timestamp, as sent ("...Z", so text order is time order)
+
+    def add(self, event: dict[str, Any]) -> None:
+        self.quantity += D(event["quantity"])
+        self.events += 1
+        self.first_use = min(self.first_use or event["timestamp"], event["timestamp"])
 
 
-def expected_amounts(lines: Iterable[tuple[str, ExpectedLine]], late: bool = False) -> dict[str, int]:
-    """Amount per line id: the free allowance goes to a pool's lines in line-id order, then the list price."""
+def expected_amounts(lines: Iterable[tuple[str, ExpectedLine]]) -> dict[str, int]:
+    """Amount per line id: the free allowance goes to a pool's lines in order of first use (then line id),
+    then the list price."""
     remaining: dict[str, Decimal] = {}
     out = {}
-    for line_id, line in sorted(lines, key=lambda pair: pair[0]):
+    for line_id, line in sorted(lines, key=lambda pair: (pair[1].first_use, pair[0])):
         free = D(0)
-        if line.pool and not late:
+        if line.pool:
             pool = remaining.setdefault(line.pool, line.price.free)
             free = min(pool, line.quantity)
             remaining[line.pool] = pool - free

@@ -75,7 +75,7 @@ def test_a_batch_whose_only_event_is_invalid_answers_422_with_the_reason_and_wri
     assert result["status"] == "rejected"
     assert result["error"]["code"] == code, result
     assert result["error"]["message"]
-    assert error["details"]["counts"] == {"accepted": 0, "duplicate": 0, "rejected": 1}
+    assert error["details"]["counts"] == {"accepted": 0, "duplicate": 0, "conflict": 0, "rejected": 1}
     nothing_written(store, org, "the-event")
 
 

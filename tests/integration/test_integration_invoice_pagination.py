@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from acceptance_support import assert_error, bearer
+from acceptance_support import assert_error, bearer, post_usage, usage_event
 
 
 def with_invoices(org: str, count: int) -> list[str]:
@@ -90,3 +91,31 @@ def test_a_page_never_holds_another_orgs_invoices(api, org, make_org, tokens, re
 def test_the_page_size_is_bounded(api, org, tokens, limit):
     assert_error(api.http.get(f"/v1/orgs/{org}/invoices?limit={limit}", headers=bearer(tokens["admin"])), 422,
                  "validation_failed")
+
+
+def test_the_list_shows_each_invoice_with_the_figures_of_its_own_view(api, org, tokens, pinned_clock):
+    # October finalized (frozen figures), November still a draft (priced live) with a credit on it.
+    pinned_clock.now = datetime(2026, 10, 20, 12, tzinfo=UTC)
+    assert post_usage(api, tokens["usage"], [usage_event(org, "oct", quantity="50",
+                                                         timestamp="2026-10-20T11:00:00Z")]).status_code == 200
+    pinned_clock.now = datetime(2026, 11, 15, 12, tzinfo=UTC)
+    admin = bearer(tokens["admin"])
+    assert api.http.post(f"/v1/orgs/{org}/invoices/inv_202610/finalize", headers=admin).status_code == 200
+    assert post_usage(api, tokens["usage"], [
+        usage_event(org, "nov-1", quantity="100"), usage_event(org, "nov-2", quantity="3", region="nrt"),
+    ]).status_code == 200
+    credit = {"client_id": "goodwill", "kind": "credit", "amount_cents": 50, "description": "Goodwill"}
+    assert api.http.post(f"/v1/orgs/{org}/invoices/inv_202611/items", headers=admin,
+                         body=json.dumps(credit)).status_code == 201
+
+    listed = api.http.get(f"/v1/orgs/{org}/invoices", headers=admin).json_body["invoices"]
+
+    assert [i["id"] for i in listed] == ["inv_202611", "inv_202610"]
+    for summary in listed:
+        view = api.http.get(f"/v1/orgs/{org}/invoices/{summary['id']}", headers=admin).json_body
+        for field in ("status", "subtotal", "credits", "total", "line_count"):
+            assert summary[field] == view[field], (summary["id"], field, summary[field], view[field])
+    november = listed[0]
+    assert (november["subtotal"]["cents"], november["credits"]["cents"], november["total"]["cents"]) == (212, 50, 162)
+    assert listed[0]["line_count"] == 3
+    assert (listed[1]["total"]["cents"], listed[1]["line_count"]) == (100, 1)

@@ -1,5 +1,5 @@
 """Usage for a closed period is not lost: it is billed on the next open invoice as a labelled
-late-usage line, at the closed period's price, without a free allowance."""
+late-usage line, at the closed period's price, with what its period left of the free allowance."""
 
 from __future__ import annotations
 
@@ -83,20 +83,63 @@ def test_late_usage_is_priced_at_its_own_period_price(api, org, tokens, pinned_c
     assert body["total"]["cents"] == 500
 
 
-def test_late_usage_gets_no_free_allowance(api, org, tokens, pinned_clock, closed_november):
+def test_late_usage_consumes_what_its_own_period_left_of_the_free_allowance(api, org, tokens, pinned_clock,
+                                                                           closed_november):
     pinned_clock.now = datetime(2026, 12, 3, 9, tzinfo=UTC)
-    # 10 GB-months of snapshots late for November, and 10 GB-months in December (its allowance).
+    # November used its 10 free GB-months of snapshots but none of its 10 free certificates.
     response = post_usage(api, tokens["usage"], [
         usage_event(org, "late-snap", meter="snapshot_storage", quantity="7200", timestamp="2026-11-30T12:00:00Z"),
+        usage_event(org, "late-cert", meter="certificate_single", quantity="4", region=None,
+                    timestamp="2026-11-30T12:00:00Z"),
         usage_event(org, "dec-snap", meter="snapshot_storage", quantity="7200", timestamp="2026-12-02T12:00:00Z"),
+        usage_event(org, "dec-cert", meter="certificate_single", quantity="12", region=None,
+                    timestamp="2026-12-02T12:00:00Z"),
     ])
     assert response.status_code == 200, response.body
 
     body = api.http.get(f"/v1/orgs/{org}/invoices/upcoming", headers=bearer(tokens["admin"])).json_body
 
-    lines = {line["usage_period"]: line for line in body["lines"]}
-    assert (D(lines["2026-11"]["free_quantity"]), lines["2026-11"]["amount"]["cents"]) == (0, 80)
-    assert (D(lines["2026-12"]["free_quantity"]), lines["2026-12"]["amount"]["cents"]) == (7200, 0)
+    lines = {(line["usage_period"], line["product"]): line for line in body["lines"]}
+    free_and_cents = {key: (D(line["free_quantity"]), line["amount"]["cents"]) for key, line in lines.items()}
+    assert free_and_cents == {
+        ("2026-11", "Volume snapshots"): (D(0), 80),  # November's allowance was used up by its own invoice
+        ("2026-11", "Single-host certificate"): (D(4), 0),  # within what November left
+        ("2026-12", "Volume snapshots"): (D(7200), 0),  # December's own allowance, untouched by November's
+        ("2026-12", "Single-host certificate"): (D(10), 20),
+    }
+
+
+def test_late_lines_of_one_period_share_what_it_left_in_order_of_use_across_invoices(
+        api, org, tokens, pinned_clock, closed_november, store):
+    admin = bearer(tokens["admin"])
+    pinned_clock.now = datetime(2026, 12, 3, 9, tzinfo=UTC)
+    first = post_usage(api, tokens["usage"], [
+        usage_event(org, "late-x", app="x", meter="certificate_single", quantity="6", region=None,
+                    timestamp="2026-11-30T10:00:00Z")])
+    assert first.json_body["results"][0]["invoice_id"] == DEC
+    pinned_clock.now = datetime(2027, 1, 1, 2, tzinfo=UTC)
+    assert api.http.post(f"/v1/orgs/{org}/invoices/{DEC}/finalize", headers=admin).status_code == 200
+    pinned_clock.now = datetime(2027, 1, 2, 9, tzinfo=UTC)
+
+    # Two more November lines, billed in January: the one used first takes what is left of November's 10.
+    second = post_usage(api, tokens["usage"], [
+        usage_event(org, "late-y", app="y", meter="certificate_single", quantity="3", region=None,
+                    timestamp="2026-11-30T22:00:00Z"),
+        usage_event(org, "late-z", app="z", meter="certificate_single", quantity="3", region=None,
+                    timestamp="2026-11-30T21:00:00Z"),
+    ])
+    assert {r["invoice_id"] for r in second.json_body["results"]} == {"inv_202701"}
+
+    body = api.http.get(f"/v1/orgs/{org}/invoices/upcoming", headers=admin).json_body
+    by_app = {line["app"]: (D(line["free_quantity"]), line["amount"]["cents"]) for line in body["lines"]}
+    assert by_app == {"z": (D(3), 0), "y": (D(1), 20)}
+    december = api.http.get(f"/v1/orgs/{org}/invoices/{DEC}", headers=admin).json_body
+    assert [(D(line["free_quantity"]), line["amount"]["cents"]) for line in december["lines"]] == [(D(6), 0)]
+
+    finalized = api.http.post(f"/v1/orgs/{org}/invoices/inv_202701/finalize", headers=admin).json_body
+    assert finalized["total"]["cents"] == 20
+    frozen = {line.id: line.amount_cents for line in store.lines(org, "inv_202701").values()}
+    assert sorted(frozen.values()) == [0, 20]
 
 
 def test_late_usage_leaves_the_finalized_invoice_untouched(api, org, tokens, pinned_clock, closed_november,

@@ -125,9 +125,7 @@ def expected_lines(loaded: LoadedOrg) -> dict[str, ExpectedLine]:
         pool = spec.meter if spec.price.free else None
         lines[line_id] = ExpectedLine((spec.meter, spec.app, spec.region), spec.price, pool)
     for spec_index, event in loaded.events:
-        line = lines[loaded.line_of_spec[spec_index]]
-        line.quantity += D(event["quantity"])
-        line.events += 1
+        lines[loaded.line_of_spec[spec_index]].add(event)
     return lines
 
 

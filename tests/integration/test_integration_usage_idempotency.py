@@ -15,14 +15,14 @@ def test_posting_the_same_batch_twice_changes_nothing_and_answers_duplicate_per_
     events = [usage_event(org, f"dup-{i}", quantity=f"1.{i}", region="iad" if i % 2 else "nrt") for i in range(6)]
     first = post_usage(api, tokens["usage"], events)
     assert first.status_code == 200, first.body
-    assert first.json_body["counts"] == {"accepted": 6, "duplicate": 0, "rejected": 0}
+    assert first.json_body["counts"] == {"accepted": 6, "duplicate": 0, "conflict": 0, "rejected": 0}
     stored_before = store.lines(org, NOV)
     upcoming_before = api.http.get(f"/v1/orgs/{org}/invoices/upcoming", headers=bearer(tokens["admin"])).json_body
 
     second = post_usage(api, tokens["usage"], events)
 
     assert second.status_code == 200, second.body
-    assert second.json_body["counts"] == {"accepted": 0, "duplicate": 6, "rejected": 0}
+    assert second.json_body["counts"] == {"accepted": 0, "duplicate": 6, "conflict": 0, "rejected": 0}
     for was, now in zip(first.json_body["results"], second.json_body["results"], strict=True):
         assert now["status"] == "duplicate"
         assert (now["id"], now["invoice_id"], now["line_id"]) == (was["id"], NOV, was["line_id"])
@@ -50,7 +50,7 @@ def test_a_batch_with_some_invalid_events_applies_the_valid_ones_and_rejects_eac
     response = post_usage(api, tokens["usage"], events)
 
     assert response.status_code == 200, response.body
-    assert response.json_body["counts"] == {"accepted": 2, "duplicate": 0, "rejected": 7}
+    assert response.json_body["counts"] == {"accepted": 2, "duplicate": 0, "conflict": 0, "rejected": 7}
     results = response.json_body["results"]
     assert [r["index"] for r in results] == list(range(len(events)))
     assert [r["id"] for r in results] == [e["id"] for e in events]
@@ -84,7 +84,7 @@ def test_an_id_repeated_inside_one_batch_counts_once_and_the_repeats_answer_dupl
     assert [r["status"] for r in results] == ["accepted", "accepted", "duplicate", "duplicate"]
     assert {r["invoice_id"] for r in results} == {NOV}
     assert results[2]["line_id"] == results[3]["line_id"] == results[0]["line_id"]
-    assert response.json_body["counts"] == {"accepted": 2, "duplicate": 2, "rejected": 0}
+    assert response.json_body["counts"] == {"accepted": 2, "duplicate": 2, "conflict": 0, "rejected": 0}
     [line] = store.lines(org, NOV).values()
     assert (line.quantity, line.event_count) == (D(5), 2)
 
@@ -94,7 +94,7 @@ def test_the_same_event_id_in_two_orgs_is_two_events(api, org, make_org, tokens,
     response = post_usage(api, tokens["usage"], [usage_event(org, "shared-id", quantity="4"),
                                                  usage_event(other, "shared-id", quantity="6")])
 
-    assert response.json_body["counts"] == {"accepted": 2, "duplicate": 0, "rejected": 0}
+    assert response.json_body["counts"] == {"accepted": 2, "duplicate": 0, "conflict": 0, "rejected": 0}
     assert [line.quantity for line in store.lines(org, NOV).values()] == [D(4)]
     assert [line.quantity for line in store.lines(other, NOV).values()] == [D(6)]
 
@@ -110,3 +110,105 @@ def test_resending_a_partly_rejected_batch_counts_only_what_was_not_counted(api,
     assert [r["status"] for r in response.json_body["results"]] == ["duplicate", "accepted", "duplicate"]
     [line] = store.lines(org, NOV).values()
     assert (line.quantity, line.event_count) == (D(7), 3)
+
+
+def test_an_id_resent_with_other_content_is_answered_conflict_with_what_differs_and_changes_nothing(
+        api, org, tokens, pinned_clock, store):
+    first = post_usage(api, tokens["usage"], [usage_event(org, "resent", quantity="5")])
+    assert first.json_body["results"][0]["status"] == "accepted"
+
+    second = post_usage(api, tokens["usage"], [usage_event(org, "resent", quantity="500")])
+
+    assert second.status_code == 200, second.body
+    [result] = second.json_body["results"]
+    assert result["status"] == "conflict"
+    assert result["error"]["code"] == "conflict"
+    assert result["error"]["message"]
+    assert result["error"]["details"] == {"differs": ["quantity"]}
+    assert (result["invoice_id"], result["line_id"]) == (NOV, first.json_body["results"][0]["line_id"])
+    assert second.json_body["counts"] == {"accepted": 0, "duplicate": 0, "conflict": 1, "rejected": 0}
+    [line] = store.lines(org, NOV).values()
+    assert (line.quantity, line.event_count) == (D(5), 1)
+
+
+def test_a_resend_names_every_field_that_differs(api, org, tokens, pinned_clock):
+    post_usage(api, tokens["usage"], [usage_event(org, "moved", app="web", region="iad",
+                                                  timestamp="2026-11-15T11:00:00Z")])
+
+    response = post_usage(api, tokens["usage"], [usage_event(org, "moved", app="api", region="fra",
+                                                             timestamp="2026-11-15T11:00:01Z")])
+
+    [result] = response.json_body["results"]
+    assert result["status"] == "conflict"
+    assert result["error"]["details"]["differs"] == ["app", "region", "timestamp"]
+
+
+def test_a_resend_written_differently_but_meaning_the_same_is_a_duplicate(api, org, tokens, pinned_clock):
+    post_usage(api, tokens["usage"], [usage_event(org, "same-meaning", quantity="5", timestamp="2026-11-15T11:00:00Z",
+                                                  meter="machine_runtime",
+                                                  attributes={"preset": "shared-cpu-1x", "memory_mb": "512"})])
+
+    response = post_usage(api, tokens["usage"], [
+        usage_event(org, "same-meaning", quantity="5.000", timestamp="2026-11-15T12:00:00+01:00",
+                    meter="machine_runtime", attributes={"memory_mb": "512", "preset": "shared-cpu-1x"})])
+
+    [result] = response.json_body["results"]
+    assert result["status"] == "duplicate", result
+
+
+def test_an_id_repeated_inside_one_batch_with_other_content_is_answered_conflict(api, org, tokens, pinned_clock,
+                                                                               store):
+    events = [usage_event(org, "twice", quantity="2"), usage_event(org, "twice", quantity="2"),
+              usage_event(org, "twice", quantity="3")]
+
+    response = post_usage(api, tokens["usage"], events)
+
+    results = response.json_body["results"]
+    assert [r["status"] for r in results] == ["accepted", "duplicate", "conflict"]
+    assert results[2]["error"]["details"] == {"differs": ["quantity"]}
+    assert response.json_body["counts"] == {"accepted": 1, "duplicate": 1, "conflict": 1, "rejected": 0}
+    [line] = store.lines(org, NOV).values()
+    assert (line.quantity, line.event_count) == (D(2), 1)
+
+
+def test_a_dedup_record_written_before_digests_were_kept_matches_any_resend(api, org, tokens, pinned_clock, store):
+    from chalicelib.storage import keys
+    from chalicelib.storage.models import EventRecord
+
+    first = post_usage(api, tokens["usage"], [usage_event(org, "old-record", quantity="5")])
+    line_id = first.json_body["results"][0]["line_id"]
+    # As the table held it before content digests: the landing place only.
+    EventRecord(keys.event_pk(org, "old-record"), keys.EVENT_SK, invoice_id=NOV, line_id=line_id,
+                expires_at=4102444800).save()
+
+    response = post_usage(api, tokens["usage"], [usage_event(org, "old-record", quantity="500")])
+
+    [result] = response.json_body["results"]
+    assert (result["status"], result["invoice_id"], result["line_id"]) == ("duplicate", NOV, line_id)
+
+
+def test_the_largest_batch_over_many_lines_and_one_busy_line_counts_each_event_once(api, org, tokens, pinned_clock,
+                                                                                 store):
+    """500 events: 300 on one line (more than one transaction holds, so its transactions run one after the
+    other) and 200 on lines of their own (their transactions run at the same time)."""
+    regions = ("iad", "sjc", "fra", "nrt", "gru", "syd", "jnb", "bom")
+    busy = [usage_event(org, f"busy-{i}", quantity="1.5", timestamp=f"2026-11-15T{i % 12:02d}:00:00Z")
+            for i in range(300)]
+    spread = [usage_event(org, f"spread-{i}", app=f"app{i // 8:02d}", region=regions[i % 8], quantity="2")
+              for i in range(200)]
+
+    first = post_usage(api, tokens["usage"], busy + spread)
+    again = post_usage(api, tokens["usage"], spread[:100] + busy[:200] + spread[100:] + busy[200:])
+
+    assert first.json_body["counts"] == {"accepted": 500, "duplicate": 0, "conflict": 0, "rejected": 0}
+    assert again.json_body["counts"] == {"accepted": 0, "duplicate": 500, "conflict": 0, "rejected": 0}
+    lines = store.lines(org, NOV)
+    assert len(lines) == 201
+    busy_line = lines[first.json_body["results"][0]["line_id"]]
+    assert (busy_line.quantity, busy_line.event_count) == (D(450), 300)
+    assert sum(line.quantity for line in lines.values()) == D(450) + D(400)
+    assert all(line.event_count == 1 for line in lines.values() if line is not busy_line)
+    view = api.http.get(f"/v1/orgs/{org}/invoices/{NOV}", headers=bearer(tokens["admin"])).json_body
+    [busy_view] = [line for line in view["lines"] if line["id"] == busy_line.id]
+    assert (busy_view["first_usage_at"], busy_view["last_usage_at"]) == ("2026-11-15T00:00:00.000000Z",
+                                                                         "2026-11-15T11:00:00.000000Z")

@@ -183,7 +183,7 @@ def test_deliveries_check_the_address_again_before_sending(stack, receiver, sett
 
     from chalicelib.services.endpoints import delete_endpoint
 
-    delete_endpoint(org, hook.id)  # its retries end as skipped, not in the next test's way
+    delete_endpoint(org, hook.id, datetime.now(UTC))  # its retries end as skipped, not in the next test's way
     wait_for(lambda: deliveries(org, hook.id)[delivery.event_id].status.value == "skipped", 30,
              lambda: poll(stack), "the retry to find the endpoint gone")
 

@@ -89,3 +89,23 @@ def cli_text(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
         return code, captured.out + captured.err
 
     return run
+
+
+@pytest.fixture
+def table_stream(local_aws: Any, queues: Any) -> Iterator[Any]:
+    """The table's stream handler as Lambda runs it, driven by the test. Call it once the invoices are set
+    up: it reads the stream from then on, and `run_until_idle` then sends what the changes call for."""
+    import app
+    from devstack.event_runner import EventRunner
+
+    def positioned() -> Any:
+        runner = EventRunner(app.handle_table_changes, None, stream_arn=local_aws.stream_arn,
+                             starting_position="LATEST", max_retries=3)
+        runner.poll_once()
+        made.append(runner)
+        return runner
+
+    made: list[Any] = []
+    yield positioned
+    for runner in made:
+        runner.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from oncall_support import (
     create_org,
     dead_letter,
@@ -104,14 +106,18 @@ def test_replay_dry_run_reports_the_plan_and_changes_nothing(cli, queues):
     assert depth(queues.dlq_url) == (3, 0) and depth(queues.sync_url) == (0, 0)
 
 
-def test_replay_all_moves_messages_marks_invoices_pending_and_a_second_run_moves_nothing(cli, queues):
+def test_replay_all_moves_messages_marks_invoices_pending_and_a_second_run_moves_nothing(cli, queues, table_stream):
+    from chalicelib.domain.periods import parse_utc
+
     failed = failed_invoice(create_org(), STRIPE_DOWN)
     synced = synced_invoice(create_org())
     dead_letter(failed, STRIPE_DOWN)
     dead_letter(synced, "duplicate delivery after a timeout")
     sqs().send_message(QueueUrl=queues.dlq_url, MessageBody="not json")
+    stream = table_stream()
 
     code, first = cli("dlq", "replay", "--all")
+    stream.run_until_idle()
 
     assert code == 0
     assert first["method"] == "receive-send-delete"
@@ -127,6 +133,7 @@ def test_replay_all_moves_messages_marks_invoices_pending_and_a_second_run_moves
     assert depth(queues.sync_url) == (2, 0)
 
     code, second = cli("dlq", "replay", "--all")
+    stream.run_until_idle()
 
     assert code == 0
     assert (second["moved"], second["skipped"]) == (0, 1)
@@ -136,19 +143,21 @@ def test_replay_all_moves_messages_marks_invoices_pending_and_a_second_run_moves
 
     bodies = {b["org"]: b for b in drain(queues.sync_url)}
     assert set(bodies) == {failed.org, synced.org}
-    # The retried invoice's message names the new request, as the table's stream would.
-    assert bodies[failed.org]["requested_at"] == retried.sync.requested_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # The retried invoice's message, sent by the table's stream, names the new request.
+    assert parse_utc(bodies[failed.org]["requested_at"]) == retried.sync.requested_at
     assert bodies[synced.org]["invoice_id"] == synced.id
 
 
-def test_replay_of_one_message_moves_only_that_one_and_repeating_it_changes_nothing(cli, queues):
+def test_replay_of_one_message_moves_only_that_one_and_repeating_it_changes_nothing(cli, queues, table_stream):
     chosen = failed_invoice(create_org(), STRIPE_DOWN)
     other = failed_invoice(create_org(), STRIPE_DOWN)
     dead_letter(chosen, STRIPE_DOWN)
     dead_letter(other, STRIPE_DOWN)
     message_id = next(m["message_id"] for m in cli("dlq", "list")[1]["messages"] if m["org"] == chosen.org)
+    stream = table_stream()
 
     code, report = cli("dlq", "replay", message_id)
+    stream.run_until_idle()
 
     assert code == 0
     assert [(o["message_id"], o["action"], o["sync_state"]) for o in report["outcomes"]] == \
@@ -159,6 +168,7 @@ def test_replay_of_one_message_moves_only_that_one_and_repeating_it_changes_noth
     assert depth(queues.sync_url) == (1, 0)
 
     code, again = cli("dlq", "replay", message_id)
+    stream.run_until_idle()
 
     assert code == 1 and again["error"]["code"] == "not_found"
     assert depth(queues.dlq_url) == (1, 0)
@@ -184,3 +194,28 @@ def test_replay_leaves_messages_for_missing_or_unfinished_invoices_in_the_dlq(cl
     assert depth(queues.dlq_url) == (3, 0)
     assert depth(queues.sync_url) == (0, 0)
     assert stored(draft.org, draft.id).status.value == "draft"
+
+
+def test_replay_sends_one_sync_message_per_invoice_however_many_dead_letters_it_has(cli, queues, table_stream):
+    failed = failed_invoice(create_org(), STRIPE_DOWN)
+    synced = synced_invoice(create_org())
+    for _ in range(3):  # redeliveries: each dead-lettered on its own
+        dead_letter(failed, STRIPE_DOWN)
+        dead_letter(synced, "duplicate delivery after a timeout")
+    stream = table_stream()
+
+    code, dry = cli("dlq", "replay", "--all", "--dry-run")
+    assert code == 0
+    assert Counter((o["org"], o["action"]) for o in dry["outcomes"]) == Counter({
+        (failed.org, "resync"): 1, (failed.org, "drop"): 2, (synced.org, "move"): 1, (synced.org, "drop"): 2})
+
+    code, report = cli("dlq", "replay", "--all")
+    stream.run_until_idle()  # the table's stream sends what the pending mark calls for
+
+    assert code == 0
+    assert Counter((o["org"], o["action"]) for o in report["outcomes"]) == Counter({
+        (failed.org, "resync"): 1, (failed.org, "drop"): 2, (synced.org, "move"): 1, (synced.org, "drop"): 2})
+    assert depth(queues.dlq_url) == (0, 0)
+    sent = Counter((b["org"], b["invoice_id"]) for b in drain(queues.sync_url))
+    assert sent == Counter({(failed.org, failed.id): 1, (synced.org, synced.id): 1})
+    assert stored(failed.org, failed.id).sync.state.value == "pending"

@@ -47,13 +47,19 @@ def dead(local_aws):
     return invoice, [message("m-invoice", body), message("m-junk", "not json")]
 
 
-def peek_and_release(stub: Stubber, messages: list[dict]) -> None:
+def peek_and_release(stub: Stubber, messages: list[dict], resent_by_stream: tuple[str, ...] = ("m-invoice",)) -> None:
+    """The scan: a resynced invoice's message is deleted (the table's stream sends its sync message);
+    the rest are made visible again for the move task."""
     stub.add_response("receive_message", {"Messages": messages}, RECEIVE)
     stub.add_response("receive_message", {}, RECEIVE)
-    stub.add_response("change_message_visibility_batch", {"Successful": [{"Id": "0"}, {"Id": "1"}], "Failed": []}, {
+    for m in messages:
+        if m["MessageId"] in resent_by_stream:
+            stub.add_response("delete_message", {}, {"QueueUrl": DLQ, "ReceiptHandle": m["ReceiptHandle"]})
+    left = [m for m in messages if m["MessageId"] not in resent_by_stream]
+    stub.add_response("change_message_visibility_batch", {"Successful": [{"Id": "0"}], "Failed": []}, {
         "QueueUrl": DLQ,
         "Entries": [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-                    for i, m in enumerate(messages)],
+                    for i, m in enumerate(left)],
     })
     stub.add_response("get_queue_attributes", {"Attributes": {"QueueArn": DLQ_ARN}},
                       {"QueueUrl": DLQ, "AttributeNames": ["QueueArn"]})
@@ -103,8 +109,6 @@ def test_on_aws_a_running_move_task_is_reported_and_no_second_one_is_started(dea
 
 
 def test_when_sqs_lacks_move_tasks_replay_all_moves_each_message_itself(dead):
-    from chalicelib import queue
-    from chalicelib.domain.periods import utc_iso
 
     invoice, messages = dead
     client, stub = aws_sqs()
@@ -112,11 +116,9 @@ def test_when_sqs_lacks_move_tasks_replay_all_moves_each_message_itself(dead):
     stub.add_response("list_message_move_tasks", {"Results": []}, {"SourceArn": DLQ_ARN, "MaxResults": 10})
     stub.add_client_error("start_message_move_task", "UnsupportedOperation", http_status_code=400)
     now = datetime.now(UTC)
-    # The fallback: receive, send to the sync queue, delete; the unreadable message stays.
-    stub.add_response("receive_message", {"Messages": messages}, RECEIVE)
-    stub.add_response("send_message", {"MessageId": "new-1"}, {
-        "QueueUrl": SYNC, "MessageBody": queue.sync_message(invoice.org, invoice.id, utc_iso(now))})
-    stub.add_response("delete_message", {}, {"QueueUrl": DLQ, "ReceiptHandle": "rh-m-invoice"})
+    # The fallback: receive what is left and move it; the resynced invoice's message was already deleted
+    # (the stream sends its sync message), and the unreadable message stays.
+    stub.add_response("receive_message", {"Messages": [messages[1]]}, RECEIVE)
     stub.add_response("receive_message", {}, RECEIVE)
     stub.add_response("change_message_visibility_batch", {"Successful": [{"Id": "0"}], "Failed": []}, {
         "QueueUrl": DLQ, "Entries": [{"Id": "0", "ReceiptHandle": "rh-m-junk", "VisibilityTimeout": 0}]})
@@ -126,4 +128,23 @@ def test_when_sqs_lacks_move_tasks_replay_all_moves_each_message_itself(dead):
 
     stub.assert_no_pending_responses()
     assert (report.method, report.moved, report.skipped) == ("receive-send-delete", 1, 1)
+    assert {o.message_id: o.action.value for o in report.outcomes} == {"m-invoice": "resync", "m-junk": "skip"}
+    assert stored(invoice.org, invoice.id).sync.state.value == "pending"
+
+
+def test_on_aws_an_invoice_with_several_dead_letters_is_replayed_once(dead):
+    invoice, messages = dead
+    again = message("m-again", messages[0]["Body"])
+    client, stub = aws_sqs()
+    peek_and_release(stub, [messages[0], again, messages[1]], resent_by_stream=("m-invoice", "m-again"))
+    stub.add_response("list_message_move_tasks", {"Results": []}, {"SourceArn": DLQ_ARN, "MaxResults": 10})
+    stub.add_response("start_message_move_task", {"TaskHandle": "task-2"},
+                      {"SourceArn": DLQ_ARN, "DestinationArn": SYNC_ARN})
+
+    with stub:
+        report = replay_all(client, datetime.now(UTC))
+
+    stub.assert_no_pending_responses()  # both deleted, neither left for the task to move
+    assert {o.message_id: o.action.value for o in report.outcomes} == {
+        "m-invoice": "resync", "m-again": "drop", "m-junk": "skip"}
     assert stored(invoice.org, invoice.id).sync.state.value == "pending"

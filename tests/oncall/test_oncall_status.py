@@ -51,7 +51,7 @@ def test_status_counts_invoices_per_state_finds_the_oldest_pending_and_reads_que
                                  for state in ("finalizing", "sync_pending", "sync_failed")}
 
     code, text = cli_text("status")
-    assert code == 0 and "sync_failed" in text and "dead letters" in text and "Oldest pending sync" in text
+    assert code == 0 and "Stripe sync failed" in text and "dead letters" in text and "Oldest pending sync" in text
 
 
 def test_resync_marks_an_invoice_pending_with_a_new_request_and_refuses_drafts_and_unknown_ids(cli, queues):

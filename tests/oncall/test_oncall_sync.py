@@ -50,15 +50,17 @@ def run_worker(queue_url: str, syncer) -> int:
 
 
 def test_a_replayed_invoice_reaches_stripe_once_and_replaying_a_duplicate_later_creates_nothing(
-        cli, queues, stripe_url):
+        cli, queues, stripe_url, table_stream):
     from chalicelib.services.sync import InvoiceSync
     from chalicelib.stripe.gateway import StripeGateway
 
     syncer = InvoiceSync(StripeGateway("sk_test_x", stripe_url, 0))
     failed = failed_invoice(create_org(), STRIPE_DOWN)
     dead_letter(failed, STRIPE_DOWN)
+    stream = table_stream()
 
     assert cli("dlq", "replay", "--all")[1]["moved"] == 1
+    stream.run_until_idle()  # the pending mark's stream record becomes the sync message
     assert run_worker(queues.sync_url, syncer) == 1
 
     synced = stored(failed.org, failed.id)

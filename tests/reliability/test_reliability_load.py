@@ -230,12 +230,13 @@ def test_a_hundred_thousand_events_under_retries_duplicates_and_a_finalize_are_e
     # Each event's dedup record exists and names the line its answers named.
     landed = dedup_records(list(ledger.events))
     assert set(landed) == set(ledger.events), f"{len(set(ledger.events) - set(landed))} events have no record"
-    assert {key: landed[key] for key in ledger.events} == {key: next(iter(ledger.placed[key])) for key in ledger.events}
+    assert {key: (landed[key].invoice_id, landed[key].line_id) for key in ledger.events} == \
+        {key: next(iter(ledger.placed[key])) for key in ledger.events}
 
     # Each line holds exactly its events; the invoices add up to all of them; the finalized ones did not move.
     expected: dict[tuple[str, str, str], list[Decimal]] = defaultdict(list)
-    for key, (invoice_id, line_id) in landed.items():
-        expected[(key[0], invoice_id, line_id)].append(Decimal(ledger.events[key]["quantity"]))
+    for key, counted in landed.items():
+        expected[(key[0], counted.invoice_id, counted.line_id)].append(Decimal(ledger.events[key]["quantity"]))
     reader = Api(stack.api_url)
     total_billed = Decimal(0)
     late_lines = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from shared_support import dies_at
@@ -67,3 +68,44 @@ def test_more_lines_than_one_stripe_page_are_each_synced_once_after_a_crash(gate
     assert InvoiceSync(gateway).sync(org, invoice.id, now + LEASE_TTL + timedelta(seconds=1)) is SyncResult.SYNCED
     copy = assert_one_exact_copy(emulator, org, invoice.id)
     assert len(copy["lines"]["data"]) == 104
+
+
+class _MergedLines:
+    """Stripe as seen through a gateway, except that one invoice shows two of its rolled-up lines merged
+    into one: the same total, one line fewer than was sent."""
+
+    def __init__(self, gateway: Any, stripe_invoice_id: str) -> None:
+        self.gateway, self.stripe_invoice_id = gateway, stripe_invoice_id
+
+    def retrieve_invoice(self, stripe_invoice_id: str) -> Any:
+        return self.gateway.retrieve_invoice(stripe_invoice_id)
+
+    def line_keys(self, stripe_invoice_id: str) -> dict[str, int]:
+        keys = self.gateway.line_keys(stripe_invoice_id)
+        if stripe_invoice_id == self.stripe_invoice_id:
+            (first, a), (second, b) = sorted(keys.items())[:2]
+            del keys[first], keys[second]
+            keys[f"{first}+{second}"] = a + b
+        return keys
+
+
+def test_reconciling_an_invoice_over_250_lines_compares_with_the_lines_that_were_sent(gateway, emulator, local_aws):
+    from chalicelib.domain.periods import Period
+    from chalicelib.services.reconcile import check_period
+    from chalicelib.services.sync import InvoiceSync, SyncResult
+
+    org = create_org("recon")
+    now = datetime.now(UTC)
+    invoice = finalized_invoice(org, lines=264, now=now)
+    assert InvoiceSync(gateway).sync(org, invoice.id, now) is SyncResult.SYNCED
+    name = f"{org}/{invoice.id}"
+
+    honest = check_period(Period.of(now), gateway, now)
+    assert name in honest.matched
+
+    tampered = check_period(Period.of(now), _MergedLines(gateway, stored(org, invoice.id).sync.stripe_invoice_id), now)
+
+    [entry] = [e for e in tampered.mismatched if e.startswith(name)]
+    assert "33 lines" in entry or "32 lines" in entry, entry
+    flagged = stored(org, invoice.id)
+    assert flagged.sync.state.value == "failed" and flagged.sync.last_error.startswith("reconciliation mismatch")

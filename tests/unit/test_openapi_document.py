@@ -8,6 +8,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
 import app as application
+from chalicelib.api.fallbacks import served_routes
 from chalicelib.api.openapi import openapi_document
 from chalicelib.api.schemas import invoice_json, org_json
 from chalicelib.domain.invoice import Invoice, InvoiceStatus
@@ -35,13 +36,14 @@ def test_the_document_is_valid_openapi_3_1():
 
 
 def test_every_route_the_app_serves_is_described_and_nothing_else():
-    served = {(method, path) for path, by_method in application.app.routes.items() for method in by_method}
+    served = served_routes(application.app)
     assert {(method, path) for method, path, _ in operations()} == served
 
 
 def test_only_the_document_and_stripes_webhook_go_without_a_bearer_token():
     public = {(method, path) for method, path, op in operations() if op.get("security") == []}
-    assert public == {("GET", "/v1/openapi.json"), ("POST", "/v1/stripe/webhook")}
+    billing_page = {("GET", "/billing"), ("GET", "/billing/{asset}")}  # static files; the page reads with a token
+    assert public == {("GET", "/v1/openapi.json"), ("POST", "/v1/stripe/webhook"), *billing_page}
 
 
 @pytest.mark.parametrize(("method", "path"), [

@@ -1,5 +1,7 @@
 """Prices, rounding, free allowances and tiers: the money rules of the domain."""
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -77,9 +79,71 @@ def test_snapshot_free_allowance_is_shared_across_lines_of_the_org():
     assert totals(priced.values()).total_cents == sum(p.amount_cents for p in priced.values())
 
 
-def test_late_usage_gets_no_free_allowance():
-    late = line("5", "certificate_single", region="iad", kind=LineKind.LATE_USAGE)
-    assert price_lines([late])[0].amount_cents == 50
+def used_at(item: LineItem, day: int, hour: int = 0, period: str = "2026-11", line_id: str | None = None,
+            kind: LineKind | None = None) -> LineItem:
+    """The line first used at that moment of its period (and, when given, with that id and kind)."""
+    first = datetime(int(period[:4]), int(period[5:]), day, hour, tzinfo=UTC)
+    return replace(item, first_usage_at=first, last_usage_at=first, usage_period=period, id=line_id or item.id,
+                   kind=kind or item.kind)
+
+
+def test_free_allowance_goes_first_to_the_line_used_first_whatever_the_line_ids():
+    # Ten single-host certificates are free per org and period; the later-used line has the smaller id.
+    later = used_at(line("8", "certificate_single", app="a"), day=20, line_id="li_0")
+    earlier = used_at(line("8", "certificate_single", app="b"), day=3, line_id="li_f")
+    priced = {p.id: p for p in price_lines([later, earlier])}
+    assert (priced["li_f"].free_quantity, priced["li_f"].amount_cents) == (D(8), 0)
+    assert (priced["li_0"].free_quantity, priced["li_0"].amount_cents) == (D(2), 60)
+
+
+def test_lines_first_used_at_the_same_moment_share_the_allowance_in_line_id_order():
+    a = used_at(line("8", "certificate_single", app="a"), day=3, line_id="li_b")
+    b = used_at(line("8", "certificate_single", app="b"), day=3, line_id="li_a")
+    priced = {p.id: p.free_quantity for p in price_lines([a, b])}
+    assert priced == {"li_a": D(8), "li_b": D(2)}
+
+
+def test_late_usage_consumes_what_its_own_period_left():
+    # October's own invoice used 7 of its 10 free certificates; December's usage has its own 10.
+    late = used_at(line("5", "certificate_single", app="a"), day=30, period="2026-10", kind=LineKind.LATE_USAGE)
+    current = used_at(line("12", "certificate_single", app="b"), day=2, period="2026-12")
+    used = {("2026-10", "certificate_single"): D(7)}
+    priced = {p.usage_period: p for p in price_lines([late, current], used_before=used)}
+    assert (priced["2026-10"].free_quantity, priced["2026-10"].amount_cents) == (D(3), 20)
+    assert (priced["2026-12"].free_quantity, priced["2026-12"].amount_cents) == (D(10), 20)
+
+
+def test_late_usage_of_a_period_whose_allowance_was_used_up_gets_none():
+    late = used_at(line("5", "certificate_single"), day=30, period="2026-10", kind=LineKind.LATE_USAGE)
+    [priced] = price_lines([late], used_before={("2026-10", "certificate_single"): D(10)})
+    assert (priced.free_quantity, priced.amount_cents) == (D(0), 50)
+
+
+@st.composite
+def pool_lines(draw: st.DrawFn) -> tuple[list[LineItem], Decimal]:
+    count = draw(st.integers(1, 6))
+    base = line("1", "certificate_single")
+    lines = []
+    for index in range(count):
+        quantity = D(draw(st.integers(0, 12)))
+        day, hour = draw(st.integers(1, 28)), draw(st.integers(0, 23))
+        lines.append(replace(used_at(base, day, hour, line_id=f"li_{index:02d}"), quantity=quantity))
+    return lines, D(draw(st.integers(0, 14)))
+
+
+@given(pool_lines())
+def test_the_allowance_left_fills_lines_in_order_of_first_use(case: tuple[list[LineItem], Decimal]):
+    lines, used_elsewhere = case
+    priced = price_lines(lines, used_before={("2026-11", "certificate_single"): used_elsewhere})
+    left = max(D(0), D(10) - used_elsewhere)
+    assert sum((p.free_quantity for p in priced), D(0)) == min(left, sum((x.quantity for x in lines), D(0)))
+    by_use = sorted(priced, key=lambda p: (p.first_usage_at, p.id))
+    for earlier, later in zip(by_use, by_use[1:], strict=False):
+        assert 0 <= earlier.free_quantity <= earlier.quantity
+        # Nothing goes to a later-used line while an earlier one still pays for some of its quantity.
+        assert earlier.free_quantity == earlier.quantity or later.free_quantity == 0
+    for p in priced:
+        assert p.amount_cents == cents_from_dollars((p.quantity - p.free_quantity) * D("0.10"))
 
 
 def test_egress_priced_by_region_group():

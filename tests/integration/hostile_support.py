@@ -1,0 +1,128 @@
+"""Shared by the hostile-input tests: a table of their own (so "nothing was written" is a whole-table
+comparison that stays cheap), a pinned clock, and the invariants every refusal must keep."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from acceptance_support import assert_error
+
+NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
+NOV = "inv_202611"
+
+
+@dataclass(frozen=True)
+class Hostile:
+    table_name: str
+    org: str  # has a billing profile and a November draft holding one line
+    tokens: dict[str, str]
+
+
+@contextmanager
+def own_table(local_aws: Any, tokens: dict[str, str]) -> Iterator[Hostile]:
+    """Bind the app to a fresh table on the run's DynamoDB Local, with the run's tokens in it and the clock
+    pinned at NOW; restore the run's table and clock afterwards. `tokens` must already be in the run's table
+    (the session fixture), or it would be stored in this one only."""
+    from chalicelib import clock
+    from chalicelib.config import reload_settings, settings
+    from chalicelib.services.bootstrap import bind_storage
+    from chalicelib.storage.orgs import OrgRepository
+    from chalicelib.storage.tokens import TokenRepository
+    from devstack.resources import create_local_resources
+
+    saved = os.environ["TABLE_NAME"]
+    resources = create_local_resources(local_aws.dynamodb_endpoint, local_aws.sqs_endpoint,
+                                       f"hostile-{uuid.uuid4().hex[:8]}", "invoicing-test")
+    os.environ["TABLE_NAME"] = resources.table_name
+    try:
+        bind_storage(reload_settings())
+        repo = TokenRepository(settings().token_pepper)
+        repo.put(tokens["admin"], "hostile admin", {"admin"}, NOW)
+        repo.put(tokens["usage"], "hostile usage", {"usage:write"}, NOW)
+        org = f"hostile-{uuid.uuid4().hex[:8]}"
+        OrgRepository().upsert(org, "Hostile Org", "billing@hostile.test", "usd", NOW)
+        clock.set_clock(lambda: NOW)
+        yield Hostile(resources.table_name, org, tokens)
+    finally:
+        clock.set_clock(None)
+        os.environ["TABLE_NAME"] = saved
+        bind_storage(reload_settings())
+
+
+def table_items(table_name: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every item of the (small) table by key, read consistently; tokens aside (authenticating may one day note
+    a token's last use, which is not the request writing)."""
+    import boto3
+
+    from chalicelib.config import settings
+
+    current = settings()
+    client = boto3.client("dynamodb", region_name=current.region, endpoint_url=current.dynamodb_endpoint)
+    items: dict[tuple[str, str], dict[str, Any]] = {}
+    kwargs: dict[str, Any] = {"TableName": table_name, "ConsistentRead": True}
+    while True:
+        page = client.scan(**kwargs)
+        for item in page.get("Items", []):
+            if not item["pk"]["S"].startswith("TOKEN#"):
+                items[(item["pk"]["S"], item["sk"]["S"])] = item
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+@contextmanager
+def unchanged(hostile: Hostile) -> Iterator[None]:
+    """The block may be refused any number of times; the table must read the same after it."""
+    before = table_items(hostile.table_name)
+    yield
+    after = table_items(hostile.table_name)
+    assert after.keys() == before.keys(), {"added": after.keys() - before.keys(),
+                                           "removed": before.keys() - after.keys()}
+    assert after == before
+
+
+def refused(response: Any, status: int | None = None, code: str | None = None) -> dict[str, Any]:
+    """A 4xx (never a 5xx) in the one envelope."""
+    assert 400 <= response.status_code < 500, (response.status_code, response.body[:500])
+    return assert_error(response, status or response.status_code, code)
+
+
+def no_5xx_and_enveloped(response: Any) -> None:
+    """What every answer to anything must be: below 500, and an error only ever in the envelope."""
+    assert response.status_code < 500, (response.status_code, response.body[:500])
+    if response.status_code >= 400:
+        refused(response)
+
+
+def headers(token: str, content_type: str | None = "application/json") -> dict[str, str]:
+    sent = {"Authorization": f"Bearer {token}"}
+    if content_type is not None:
+        sent["Content-Type"] = content_type
+    return sent
+
+
+def event(org: str, event_id: str, /, **changes: Any) -> dict[str, Any]:
+    """A valid egress event at NOW - 1 h; `changes` replace fields, a value of `...` removes one."""
+    body: dict[str, Any] = {"id": event_id, "org": org, "app": "web", "meter": "egress", "quantity": "1",
+                            "region": "iad", "timestamp": "2026-11-15T11:00:00Z"}
+    for key, value in changes.items():
+        if value is ...:
+            body.pop(key, None)
+        else:
+            body[key] = value
+    return body
+
+
+def post_raw(api: Any, token: str, body: bytes | str, content_type: str | None = "application/json") -> Any:
+    return api.http.post("/v1/usage", headers=headers(token, content_type), body=body)
+
+
+def post_events(api: Any, token: str, events: list[Any]) -> Any:
+    return post_raw(api, token, json.dumps({"events": events}))
