@@ -8,7 +8,7 @@ from typing import Any
 from chalice import Chalice, Cron, Rate, Response
 
 from chalicelib import clock
-from chalicelib.api import schemas
+from chalicelib.api import notify_schemas, schemas
 from chalicelib.api.auth import ADMIN, Principal, authenticate, only_writable, org_read
 from chalicelib.api.credits import CreditGrantIn, grant_json, statement_json
 from chalicelib.api.csv_export import csv_response, invoice_lines_csv, usage_csv, wants_csv
@@ -26,16 +26,22 @@ from chalicelib.domain.periods import Period
 from chalicelib.observability import bind_lambda_context, logger, record_ingestion
 from chalicelib.queue import enqueue_sync
 from chalicelib.services.bootstrap import bind_storage
+from chalicelib.services.budgets import alert_history, alert_json, budget_status, require_budget, set_budget
 from chalicelib.services.canary import scheduled_checks
 from chalicelib.services.credits import CreditService
+from chalicelib.services.deliveries import process_deliveries
+from chalicelib.services.endpoints import delete_endpoint, enable_endpoint, register_endpoint, require_endpoint
 from chalicelib.services.insight import usage_series
 from chalicelib.services.invoices import InvoiceService, InvoiceView
+from chalicelib.services.notifications import announce_delayed_syncs
 from chalicelib.services.reconcile import check_period, requeue_stale
 from chalicelib.services.reports import monthly_report
 from chalicelib.services.subscriptions import SubscriptionService
 from chalicelib.services.sync_worker import QueueMessage, changes_needing_sync, default_gateway, process_messages
+from chalicelib.services.table_changes import react_to_changes
 from chalicelib.services.usage import STATUSES, record_usage
 from chalicelib.services.webhooks import handle_webhook
+from chalicelib.storage.endpoints import DeliveryRepository, EndpointRepository
 from chalicelib.storage.orgs import OrgRepository
 from chalicelib.storage.tokens import TokenRepository
 from chalicelib.web import billing_asset, billing_page
@@ -96,7 +102,8 @@ def put_org(org: str) -> Response:
     ready()
     principal().require(ADMIN)
     data = schemas.OrgIn.model_validate(body())
-    profile, created = OrgRepository().upsert(path_org(org), data.name, data.email, data.currency, clock.now())
+    profile, created = OrgRepository().upsert(path_org(org), data.name, data.email, data.currency, clock.now(),
+                                              data.collection())
     return Response(schemas.org_json(profile), status_code=201 if created else 200)
 
 
@@ -141,7 +148,12 @@ def upcoming_invoice(org: str) -> Any:
     ready()
     principal().require(org_read(org))
     profile = profile_or_404(path_org(org))
-    return invoice_answer(InvoiceService().upcoming(org, profile.currency, clock.now()))
+    view = InvoiceService().upcoming(org, profile.currency, clock.now())
+    answer = invoice_answer(view)
+    status = budget_status(org, view) if isinstance(answer, dict) else None  # the JSON answer shows the budget
+    if status is not None:
+        answer["budget"] = notify_schemas.budget_status_json(status)
+    return answer
 
 
 @app.route("/v1/orgs/{org}/invoices/{invoice_id}", methods=["GET"], content_types=ANY_MEDIA)
@@ -301,18 +313,23 @@ def handle_table_changes(event: Any) -> dict[str, Any]:
     records = [(r.event_name, r.old_image, r.new_image) for r in event]
     messages = changes_needing_sync(records)
     enqueue_sync(messages)
+    react_to_changes(records, clock.now())  # customer events, spend alerts, webhook deliveries
     return {"batchItemFailures": []}
 
 
-@app.on_sqs_message(queue_arn=SYNC_QUEUE_ARN, batch_size=10)
-def sync_invoices(event: Any) -> dict[str, Any]:
-    ready()
+def queue_messages(event: Any) -> list[QueueMessage]:
     messages = []
     for record in event:
         raw = record.to_dict()
         count = int(raw.get("attributes", {}).get("ApproximateReceiveCount", "1"))
         messages.append(QueueMessage(raw["messageId"], record.receipt_handle, record.body, count))
-    failed = process_messages(messages, clock.now())
+    return messages
+
+
+@app.on_sqs_message(queue_arn=SYNC_QUEUE_ARN, batch_size=10)
+def sync_invoices(event: Any) -> dict[str, Any]:
+    ready()
+    failed = process_messages(queue_messages(event), clock.now())
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
 
@@ -334,6 +351,7 @@ def reconcile(event: Any) -> dict[str, Any]:
     report = requeue_stale(now, current.sync_stale_after)
     for period in (Period.of(now).previous(), Period.of(now)):
         check_period(period, default_gateway(), now, report)
+    announce_delayed_syncs(now, current.sync_stale_after)  # the customer hears their invoice is late
     return asdict(report)
 
 
@@ -341,6 +359,94 @@ def reconcile(event: Any) -> dict[str, Any]:
 def canary(event: Any) -> dict[str, Any]:
     """Every 5 minutes: the sync backlog's gauges, and today's synthetic invoice moved one step."""
     return scheduled_checks(clock.now(), ready())
+
+
+# -- Budgets, spend alerts and customers' webhooks ----------------------------------------------
+DELIVERY_QUEUE_ARN = os.environ.get("DELIVERY_QUEUE_ARN", "arn:aws:sqs:us-east-1:000000000000:invoicing-deliveries")
+
+
+@app.on_sqs_message(queue_arn=DELIVERY_QUEUE_ARN, batch_size=10)
+def deliver_webhooks(event: Any) -> dict[str, Any]:
+    ready()
+    failed = process_deliveries(queue_messages(event), clock.now())
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+
+
+@app.route("/v1/orgs/{org}/budget", methods=["PUT"], content_types=ANY_MEDIA)
+@with_errors
+def put_budget(org: str) -> dict[str, Any]:
+    ready()
+    principal().require(ADMIN)
+    profile = profile_or_404(path_org(org))
+    data = notify_schemas.BudgetIn.model_validate(body())
+    budget = set_budget(org, data.amount_cents, profile.currency, [t.threshold() for t in data.thresholds],
+                        clock.now())
+    return notify_schemas.budget_json(budget)
+
+
+@app.route("/v1/orgs/{org}/budget", methods=["GET"], content_types=ANY_MEDIA)
+@with_errors
+def get_budget(org: str) -> dict[str, Any]:
+    ready()
+    principal().require(org_read(org))
+    return notify_schemas.budget_json(require_budget(path_org(org)))
+
+
+@app.route("/v1/orgs/{org}/alerts", methods=["GET"], content_types=ANY_MEDIA)
+@with_errors
+def list_alerts(org: str) -> dict[str, Any]:
+    ready()
+    principal().require(org_read(org))
+    params = app.current_request.query_params or {}
+    alerts, cursor = alert_history(path_org(org), query_int(params, "limit", 20, 1, 100), params.get("cursor"))
+    return {"alerts": [alert_json(a) for a in alerts], "next_cursor": cursor}
+
+
+@app.route("/v1/orgs/{org}/webhook-endpoints", methods=["POST"], content_types=ANY_MEDIA)
+@with_errors
+def create_webhook_endpoint(org: str) -> Response:
+    current = ready()
+    principal().require(ADMIN)
+    profile_or_404(path_org(org))
+    data = notify_schemas.WebhookEndpointIn.model_validate(body())
+    endpoint, secret = register_endpoint(org, data.url, data.types(), clock.now(), current.local_stage)
+    return Response(notify_schemas.endpoint_json(endpoint, secret), status_code=201)
+
+
+@app.route("/v1/orgs/{org}/webhook-endpoints", methods=["GET"], content_types=ANY_MEDIA)
+@with_errors
+def list_webhook_endpoints(org: str) -> dict[str, Any]:
+    ready()
+    principal().require(org_read(org))
+    return {"endpoints": [notify_schemas.endpoint_json(e) for e in EndpointRepository().of_org(path_org(org))]}
+
+
+@app.route("/v1/orgs/{org}/webhook-endpoints/{endpoint_id}", methods=["DELETE"], content_types=ANY_MEDIA)
+@with_errors
+def delete_webhook_endpoint(org: str, endpoint_id: str) -> dict[str, Any]:
+    ready()
+    principal().require(ADMIN)
+    delete_endpoint(path_org(org), path_id(endpoint_id), clock.now())
+    return {"id": endpoint_id, "deleted": True}
+
+
+@app.route("/v1/orgs/{org}/webhook-endpoints/{endpoint_id}/enable", methods=["POST"], content_types=ANY_MEDIA)
+@with_errors
+def enable_webhook_endpoint(org: str, endpoint_id: str) -> dict[str, Any]:
+    ready()
+    principal().require(ADMIN)
+    return notify_schemas.endpoint_json(enable_endpoint(path_org(org), path_id(endpoint_id)))
+
+
+@app.route("/v1/orgs/{org}/webhook-endpoints/{endpoint_id}/deliveries", methods=["GET"], content_types=ANY_MEDIA)
+@with_errors
+def list_webhook_deliveries(org: str, endpoint_id: str) -> dict[str, Any]:
+    ready()
+    principal().require(org_read(org))
+    endpoint = require_endpoint(path_org(org), path_id(endpoint_id))
+    deliveries = DeliveryRepository().log(org, endpoint.id, query_int(app.current_request.query_params, "limit",
+                                                                        50, 1, 100))
+    return {"deliveries": [notify_schemas.delivery_json(d) for d in deliveries]}
 
 
 # Keep last: every other method of each route above answers 405, every other path 404, in the envelope.

@@ -18,6 +18,7 @@ TITLES = {
     "month_end_sync": "6. Month-end sync",
     "sync_memory": "7. Sync worker memory",
     "request_latency": "8. Largest request latency",
+    "alert_latency": "9. Spend alert latency",
 }
 
 

@@ -32,8 +32,9 @@ TOTAL_BUDGET_S = 14.5 * 60
 WARM_UP_S = 8
 MONTH_END_SHARE = 0.5  # of the time left when the upcoming-invoice ingest starts, kept for the month-end sync
 FINAL_RESERVE_S = 15
+# The order of the brief, whatever order they run in.
 ORDER = ("ingest_throughput", "write_units", "upcoming_invoice", "monthly_totals", "stripe_requests_per_invoice",
-         "month_end_sync", "sync_memory", "request_latency")  # the order of the brief, whatever order they run in
+         "month_end_sync", "sync_memory", "request_latency", "alert_latency")
 
 
 def _load() -> str:
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-processes", type=int, default=3, help="sync worker processes at month end")
     parser.add_argument("--pollers", type=int, default=3, help="queue pollers (concurrent syncs) per worker process")
     parser.add_argument("--only", nargs="*", help="run only these benchmarks (for development)")
+    parser.add_argument("--alert-samples", type=int, default=20, help="alert latency samples (orgs)")
     args = parser.parse_args(argv)
 
     budget = Budget.of(args.budget)
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             sqs_endpoint=sqs.url) as stack:
         from chalicelib.config import settings
 
-        from . import ingest, latency, month_end, rollups, stripe_requests, sync_memory, upcoming, write_units
+        from . import alerts, ingest, latency, month_end, rollups, stripe_requests, sync_memory, upcoming, write_units
 
         table = settings().table_name
         api_url = stack.api_url or ""
@@ -100,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             _run("stripe_requests_per_invoice", sections, lambda: stripe_requests.measure(stack.stripe))
         if selected("sync_memory"):
             _run("sync_memory", sections, lambda: sync_memory.measure(stack.stripe))
+        if selected("alert_latency"):
+            _run("alert_latency", sections, lambda: alerts.measure(stack, args.alert_samples))
         if selected("monthly_totals"):
             _run("monthly_totals", sections, lambda: rollups.measure(budget, reserve_s=240))
         if selected("upcoming_invoice"):

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
+from .domain.notifications import DISABLE_AFTER, RETRY_SCHEDULE
+
 LOCAL_STAGE = "local"  # the local stack; every other stage is deployed somewhere
 
 
@@ -42,6 +44,15 @@ class Settings:
     log_level: str
     canary_org: str
     stripe_canary_api_key: str
+    delivery_queue_url: str = ""
+    delivery_dlq_url: str = ""
+    webhook_retry_schedule: tuple[timedelta, ...] = RETRY_SCHEDULE
+    webhook_disable_after: timedelta = DISABLE_AFTER
+
+    @property
+    def local_stage(self) -> bool:
+        """Only the local stack may send webhooks over plain http or to loopback and private addresses."""
+        return self.stage == LOCAL_STAGE
 
     @property
     def dedup_retention(self) -> timedelta:
@@ -87,6 +98,11 @@ def settings() -> Settings:
         log_level=_env("LOG_LEVEL", "INFO"),
         canary_org=_env("CANARY_ORG"),
         stripe_canary_api_key=_secret("STRIPE_CANARY_API_KEY", "STRIPE_CANARY_API_KEY_PARAM", optional=True),
+        delivery_queue_url=_env("DELIVERY_QUEUE_URL"),
+        delivery_dlq_url=_env("DELIVERY_DLQ_URL"),
+        webhook_retry_schedule=_schedule(_env("WEBHOOK_RETRY_SCHEDULE_SECONDS")) or RETRY_SCHEDULE,
+        webhook_disable_after=timedelta(seconds=int(_env("WEBHOOK_DISABLE_AFTER_SECONDS",
+                                                         str(int(DISABLE_AFTER.total_seconds()))))),
     )
 
 
@@ -100,6 +116,11 @@ def require_pepper(current: Settings) -> str:
     raise MissingSecret(
         f"no token pepper in stage {current.stage!r}: set TOKEN_PEPPER, or TOKEN_PEPPER_PARAM to the SSM "
         "SecureString that holds it (only the local stage may run without one)")
+
+
+def _schedule(text: str) -> tuple[timedelta, ...]:
+    """`30,120,600`: seconds to wait after each failed delivery (tests and the local stack shorten it)."""
+    return tuple(timedelta(seconds=int(part)) for part in text.split(",") if part.strip())
 
 
 def reload_settings() -> Settings:

@@ -3,7 +3,10 @@
 Three organisations, a month of usage over HTTP (with resends and late usage), support plans
 (acme upgrading mid-month), a goodwill credit, a promotional credit spent over two months,
 finalize, the Stripe sync through stream → queue → worker, each invoice beside its Stripe
-copy, and a reconciliation verdict. Exits 0 only if every invoice matched Stripe to the cent.
+copy, and a reconciliation verdict. Stripe collects (a card charged, a card declined, an
+invoice emailed); acme's spend alerts and every org's invoice events reach their webhook
+endpoints, and globex learns its payment failed. Exits 0 only if every invoice matched
+Stripe to the cent and each customer heard what happened.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from rich.table import Table
 from chalicelib.domain.money import Money
 from devstack.billing_pages import reader_links, screenshot
 from devstack.demo_billing import PROMOTION_CENTS, last_month_with_promotion, print_credit_preview, subscribe
+from devstack.demo_notify import BILLING, DECLINED, Customers
 from devstack.stack import LocalStack
 
 ORGS = {"acme": "Acme Robotics", "globex": "Globex Streaming", "initech": "Initech Labs"}
@@ -110,13 +114,14 @@ def print_side_by_side(ours: dict[str, Any], theirs: dict[str, Any] | None) -> b
         table.add_row(line["category"], line["description"], f"{line['display_quantity']} {line['display_unit']}",
                       line["amount"]["display"], theirs_text)
     total_theirs = None if theirs is None else theirs["total"]
-    settled = "open" if ours["total"]["cents"] else "paid"  # Stripe settles an invoice with nothing due at once
+    # Stripe emails or charges an invoice with something due; one with nothing due it settles at once.
+    settled = ("open", "paid") if ours["total"]["cents"] else ("paid",)
     table.add_row("", "[bold]total[/]", "", f"[bold]{ours['total']['display']}[/]",
                   "-" if total_theirs is None else f"[bold]${total_theirs / 100:,.2f}[/]")
     console.print(table)
     same_lines = all(stripe_lines.get(line["id"]) == line["amount"]["cents"] for line in ours["lines"])
     return theirs is not None and total_theirs == ours["total"]["cents"] and same_lines \
-        and len(stripe_lines) == len(ours["lines"]) and theirs["status"] == settled
+        and len(stripe_lines) == len(ours["lines"]) and theirs["status"] in settled
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,11 +135,13 @@ def main(argv: list[str] | None = None) -> int:
         admin, usage = tokens["admin"], tokens["usage"]
         console.print(f"local stack up: API {api}, Stripe emulator {stack.stripe_url}")
         for org, name in ORGS.items():
-            post(f"{api}/v1/orgs/{org}", admin, {"name": name, "email": f"billing@{org}.test"},
+            post(f"{api}/v1/orgs/{org}", admin, {"name": name, "email": f"billing@{org}.test", **BILLING[org]},
                  method="PUT").raise_for_status()
         last_month = last_month_with_promotion("initech", now, console)
         subscribe(api, admin, "acme", now, upgrade=True, console=console)
         subscribe(api, admin, "globex", now, upgrade=False, console=console)
+        customers = Customers(api or "", admin, console)
+        customers.set_up(ORGS, stack.stripe)
         batches = []
         for org in ORGS:
             events = simulated_events(org, now, rnd, args.samples)
@@ -150,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
                     counts[key] += value
                 progress.advance(task)
         console.print(f"usage: {counts}")
+        stack.runner.run_until_idle(120)  # the stream evaluates acme's budget; alerts go out
         print_invoice(get(f"{api}/v1/orgs/acme/invoices/upcoming", admin))
         print_credit_preview(get(f"{api}/v1/orgs/initech/invoices/upcoming", admin), console)
+        customers.print_alerts("acme")
         links = reader_links(api, list(ORGS))
         shot, page_state, page_errors = screenshot(links["acme"], "billing-acme")
         console.print("billing pages (each link carries a read-only token after '#'; live while the demo runs):")
@@ -183,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
                           for o, i in [*invoice_ids.items(), ("initech", last_month)]]
                 if all(state in ("synced", "failed") for state in states):
                     break
+        told = customers.wait_for_payments(
+            lambda: stack.runner.run_until_idle(60),
+            lambda org: get(f"{api}/v1/orgs/{org}/invoices/{invoice_ids[org]}", admin))
+        customers.print_received()
         matched, shown = 0, {}
         for org, invoice_id in [("initech", last_month), *invoice_ids.items()]:
             ours = shown[(org, invoice_id)] = get(f"{api}/v1/orgs/{org}/invoices/{invoice_id}", admin)
@@ -204,7 +217,12 @@ def main(argv: list[str] | None = None) -> int:
         ours_matched = [name for name in report.matched if name.split("/")[0] in ORGS]
         console.print(f"reconciliation: {len(ours_matched)} matched, {len(report.mismatched)} mismatched, "
                       f"{len(report.unchecked)} unchecked")
-        ok = (counts["rejected"] == 0 and counts["duplicate"] > 0 and late_answer["late"] and upgraded
+        told = told and "budget.threshold_crossed" in customers.types("acme") and \
+            all("invoice.synced" in customers.types(org) for org in ORGS)
+        console.print(f"customers told: {'yes' if told else 'NO'} ({DECLINED}'s declined card reached it as "
+                      f"invoice.payment_failed)")
+        customers.stop()
+        ok = (counts["rejected"] == 0 and counts["duplicate"] > 0 and late_answer["late"] and told and upgraded
               and all(promotion) and sum(promotion) == PROMOTION_CENTS
               and matched == len(shown) and len(ours_matched) == len(shown) and not report.mismatched)
         ok = ok and page_state == "true" and not page_errors

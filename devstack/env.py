@@ -95,6 +95,8 @@ def local_environment(
         "TABLE_STREAM_ARN": pick(stream_arn, "stream_arn"),
         "SYNC_QUEUE_URL": pick(queue_url, "queue_url"),
         "SYNC_DLQ_URL": pick(dlq_url, "dlq_url"),
+        "DELIVERY_QUEUE_URL": str(getattr(resources, "delivery_queue_url", "") or ""),
+        "DELIVERY_DLQ_URL": str(getattr(resources, "delivery_dlq_url", "") or ""),
         "STRIPE_API_BASE": stripe_api_base,
         "STRIPE_API_KEY": stripe_api_key,
         "STRIPE_WEBHOOK_SECRET": webhook_secret,

@@ -865,6 +865,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         **options,
     )
 
+    from devstack.runner_group import with_deliveries
+
+    runner = with_deliveries(runner, args.app_module, sqs_wait_seconds=args.sqs_wait_seconds)
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -57,6 +57,8 @@ DEFAULT_TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "infra" / "reso
 TABLE_LOGICAL_ID = "BillingTable"
 SYNC_QUEUE_LOGICAL_ID = "SyncQueue"
 SYNC_DLQ_LOGICAL_ID = "SyncDLQ"
+DELIVERY_QUEUE_LOGICAL_ID = "DeliveryQueue"
+DELIVERY_DLQ_LOGICAL_ID = "DeliveryDLQ"
 # Resource names in the template start with this; locally it becomes queue_prefix.
 NAME_PREFIX = "${AppName}-${Stage}"
 
@@ -93,6 +95,9 @@ class LocalResources:
     queue_arn: str
     dlq_url: str
     dlq_arn: str
+    delivery_queue_url: str = ""
+    delivery_queue_arn: str = ""
+    delivery_dlq_url: str = ""
 
     def environment(self) -> dict[str, str]:
         """The application's environment variables for these resources."""
@@ -100,6 +105,8 @@ class LocalResources:
             "TABLE_NAME": self.table_name,
             "SYNC_QUEUE_URL": self.queue_url,
             "SYNC_DLQ_URL": self.dlq_url,
+            "DELIVERY_QUEUE_URL": self.delivery_queue_url,
+            "DELIVERY_DLQ_URL": self.delivery_dlq_url,
         }
 
 
@@ -517,6 +524,9 @@ def create_local_resources(
         queue_arn=attributes[SYNC_QUEUE_LOGICAL_ID]["Arn"],
         dlq_url=attributes[SYNC_DLQ_LOGICAL_ID]["QueueUrl"],
         dlq_arn=attributes[SYNC_DLQ_LOGICAL_ID]["Arn"],
+        delivery_queue_url=attributes.get(DELIVERY_QUEUE_LOGICAL_ID, {}).get("QueueUrl", ""),
+        delivery_queue_arn=attributes.get(DELIVERY_QUEUE_LOGICAL_ID, {}).get("Arn", ""),
+        delivery_dlq_url=attributes.get(DELIVERY_DLQ_LOGICAL_ID, {}).get("QueueUrl", ""),
     )
 
 

@@ -765,6 +765,10 @@ class LocalStack:
                 sqs_function_name=f"usage-invoicing-{self.env.get('STAGE', 'local')}-sync_invoices",
                 **options,
             )
+            from devstack.runner_group import with_deliveries
+
+            waits = {k: v for k, v in options.items() if k in ("sqs_wait_seconds", "idle_backoff_s")}
+            self._runner = with_deliveries(self._runner, "app", self.env, **waits)
         return self._runner
 
     @property

@@ -54,6 +54,8 @@ def local_aws() -> Iterator[LocalAws]:
             "TABLE_STREAM_ARN": resources.stream_arn,
             "SYNC_QUEUE_URL": resources.queue_url,
             "SYNC_DLQ_URL": resources.dlq_url,
+            "DELIVERY_QUEUE_URL": resources.delivery_queue_url,
+            "DELIVERY_DLQ_URL": resources.delivery_dlq_url,
         })
         from chalicelib.config import reload_settings
         from chalicelib.services.bootstrap import bind_storage

@@ -12,10 +12,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..domain.catalog import Category
+from ..domain.collection import CollectionMethod
 from ..domain.credits import CreditReason, Movement
 from ..domain.invoice import InvoiceStatus, PaymentStatus, SyncState
 from ..domain.lines import LineKind
 from ..domain.usage_series import Granularity, GroupBy
+from . import notify_openapi
 from .credits import CreditGrantIn
 from .csv_export import INVOICE_LINE_COLUMNS, USAGE_COLUMNS
 from .schemas import MAX_BATCH, InvoiceItemIn, OrgIn, UsageEventIn
@@ -68,7 +70,8 @@ def _response_schemas() -> dict[str, Any]:
         "credits": money, "total": money, "amount_due": money, "line_count": _INT, "created_at": _TIME,
         "updated_at": _TIME,
         "finalized_at": _MAYBE_TIME, "due_at": _MAYBE_TIME, "voided_at": _MAYBE_TIME, "version": _INT,
-        "payment_status": _enum(PaymentStatus),
+        "payment_status": _enum(PaymentStatus), "payment_attempts": _INT,
+        "hosted_invoice_url": _MAYBE_STRING, "invoice_pdf": _MAYBE_STRING,
         "sync": _object({"state": _enum(SyncState), "stripe_invoice_id": _MAYBE_STRING,
                          "stripe_invoice_number": _MAYBE_STRING, "attempts": _INT, "last_error": _MAYBE_STRING,
                          "synced_at": _MAYBE_TIME}),
@@ -78,8 +81,8 @@ def _response_schemas() -> dict[str, Any]:
         **invoice, "lines": {"type": "array", "items": _ref("Line")}, "as_of": _TIME,
         "breakdown": _object({"by_app": by_key, "by_category": by_key, "by_region": by_key}),
         "credits_applied": money,
-        # Only the open invoice of the current period has these.
-        "month_to_date": money, "projected_total": money,
+        # Only the open invoice of the current period has these; `budget` only when the org has one.
+        "month_to_date": money, "projected_total": money, "budget": _ref("BudgetStatus"),
         "credit_preview": _object({"balance": money, "would_apply": money, "balance_after": money,
                                    "amount_due_after": money}),
     }
@@ -102,7 +105,9 @@ def _response_schemas() -> dict[str, Any]:
     return {
         "Money": _object({"cents": _INT, "display": _STRING}),
         "OrgProfile": _object({"org": _STRING, "name": _STRING, "email": _STRING, "currency": _STRING,
-                               "created_at": _TIME, "updated_at": _TIME}),
+                               "created_at": _TIME, "updated_at": _TIME,
+                               "collection_method": _enum(CollectionMethod), "days_until_due": {
+                                   "type": ["integer", "null"]}}),
         "Line": _object({
             "id": _STRING, "kind": _enum(LineKind), "category": _enum(Category), "product": _STRING,
             "description": _STRING, "app": _MAYBE_STRING, "resource": _MAYBE_STRING, "region": _MAYBE_STRING,
@@ -113,7 +118,7 @@ def _response_schemas() -> dict[str, Any]:
             "price_version": _MAYBE_STRING,
         }),
         "Invoice": _object(invoice),
-        "InvoiceView": _object(view, optional=("month_to_date", "projected_total", "credit_preview")),
+        "InvoiceView": _object(view, optional=("month_to_date", "projected_total", "credit_preview", "budget")),
         "CreditGrant": grant,
         "CreditStatement": _object({"org": _STRING, "balance": money, "granted": money, "applied": money,
                                     "expired": money, "restored": money, "grants": {"type": "array", "items": grant},
@@ -194,7 +199,7 @@ def openapi_document() -> dict[str, Any]:
                         "Org": _schema(OrgIn), "InvoiceItem": _schema(InvoiceItemIn),
                         "PlanChange": _schema(PlanChangeIn), "PlanCancel": _schema(PlanCancelIn),
                         "CreditGrantRequest": _schema(CreditGrantIn), **_response_schemas(),
-                        **_insight_schemas()},
+                        **notify_openapi.schemas(), **_insight_schemas()},
         },
         "security": [{"bearer": []}],
         "paths": {
@@ -240,6 +245,7 @@ def openapi_document() -> dict[str, Any]:
                 _query("from", month, True), _query("to", month, True),
                 _query("org", {"type": "string", "pattern": r"^[a-z0-9][a-z0-9-]{0,62}$"})])},
             "/v1/stripe/webhook": {"post": webhook},
+            **notify_openapi.paths(_op, org, _query),
             **_insight_paths(org),
         },
     }

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from ..domain.collection import MAX_DAYS_UNTIL_DUE, Collection, CollectionMethod
+from ..domain.errors import ValidationFailed
 from ..domain.invoice import Invoice
 from ..domain.lines import LATE_KINDS, LineItem, LineKind
 from ..domain.money import Money
@@ -56,6 +58,16 @@ class OrgIn(_Strict):
     name: DisplayText
     email: Email
     currency: Literal["usd"] = "usd"
+    # How Stripe collects: the card on file, or an emailed invoice due after `days_until_due` (default 14).
+    collection_method: Literal["charge_automatically", "send_invoice"] | None = None
+    days_until_due: Annotated[int, Field(strict=True, ge=1, le=MAX_DAYS_UNTIL_DUE)] | None = None
+
+    def collection(self) -> Collection | None:
+        if self.collection_method is None:
+            if self.days_until_due is not None:
+                raise ValidationFailed("days_until_due needs collection_method send_invoice")
+            return None
+        return Collection.of(CollectionMethod(self.collection_method), self.days_until_due)
 
 
 class InvoiceItemIn(_Strict):
@@ -111,6 +123,7 @@ def org_json(profile: OrgProfile) -> dict[str, Any]:
     return {
         "org": profile.org, "name": profile.name, "email": profile.email, "currency": profile.currency,
         "created_at": _iso(profile.created_at), "updated_at": _iso(profile.updated_at),
+        "collection_method": profile.collection.method.value, "days_until_due": profile.collection.days_until_due,
     }
 
 
@@ -164,6 +177,9 @@ def invoice_json(invoice: Invoice) -> dict[str, Any]:
         "voided_at": _iso(invoice.voided_at),
         "version": invoice.version,
         "payment_status": invoice.payment_status.value,
+        "payment_attempts": invoice.payment_attempts,
+        "hosted_invoice_url": invoice.sync.hosted_invoice_url,
+        "invoice_pdf": invoice.sync.invoice_pdf,
         "sync": {
             "state": invoice.sync.state.value,
             "stripe_invoice_id": invoice.sync.stripe_invoice_id,

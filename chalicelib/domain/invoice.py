@@ -59,7 +59,10 @@ class PaymentStatus(StrEnum):
     NONE = "none"
     UNPAID = "unpaid"
     PAID = "paid"
-    FAILED = "failed"
+    FAILED = "failed"  # the last attempt was declined; Stripe retries by its own schedule
+    ACTION_REQUIRED = "action_required"  # the customer must confirm the payment (e.g. 3-D Secure)
+    UNCOLLECTIBLE = "uncollectible"
+    VOID = "void"
 
 
 @dataclass
@@ -72,6 +75,8 @@ class SyncInfo:
     last_error_at: datetime | None = None
     requested_at: datetime | None = None
     synced_at: datetime | None = None
+    hosted_invoice_url: str | None = None  # Stripe's page where the customer sees and pays it
+    invoice_pdf: str | None = None
 
 
 @dataclass
@@ -94,6 +99,8 @@ class Invoice:
     voided_at: datetime | None = None
     payment_status: PaymentStatus = PaymentStatus.NONE
     sync: SyncInfo = field(default_factory=SyncInfo)
+    payment_attempts: int = 0
+    payment_event_id: str | None = None  # the Stripe event that last set the payment status
 
 
 def invoice_id_for(period: Period) -> str:

@@ -15,7 +15,7 @@ from ..domain.periods import Period
 from ..services.reconcile import ReconcileReport, check_period, requeue_stale
 from ..services.sync_worker import default_gateway
 from ..storage.invoices import InvoiceRepository
-from . import invoices, queues, render, status
+from . import invoices, queues, render, status, webhooks
 from .dlq import DeadLetterQueue
 from .runner import EXIT_ATTENTION, EXIT_OK, Answer, required, run
 
@@ -116,7 +116,7 @@ def cmd_reconcile(args: argparse.Namespace, ctx: Context) -> Answer:
     if args.requeue_stale and ctx.sync_queue_url:  # it sends there: refuse before reading anything if unset
         requeue_stale(ctx.now, ctx.settings.sync_stale_after, report)
     check_period(args.period, default_gateway(), ctx.now, report)
-    code = EXIT_ATTENTION if report.mismatched else EXIT_OK
+    code = EXIT_ATTENTION if report.mismatched or report.payment_drift else EXIT_OK
     period = str(args.period)
     return code, render.reconcile_json(report, period), render.reconcile_view(report, period)
 
@@ -173,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("period", type=_period, help="YYYY-MM")
     cmd.add_argument("--requeue-stale", action="store_true", help="also re-enqueue syncs pending too long")
     cmd.set_defaults(handler=cmd_reconcile)
+    webhooks.add_commands(commands, common)
     return parser
 
 

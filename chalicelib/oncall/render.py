@@ -188,8 +188,9 @@ def replay_view(report: ReplayReport) -> RenderableType:
 def reconcile_view(report: ReconcileReport, period: str) -> RenderableType:
     table = Table("result", "invoices", "details", title=f"Reconciliation of {period}")
     for name, entries in (("matched", report.matched), ("mismatched", report.mismatched),
-                          ("unchecked", report.unchecked), ("requeued", report.requeued)):
-        style = "bold red" if name == "mismatched" and entries else None
+                          ("unchecked", report.unchecked), ("requeued", report.requeued),
+                          ("payment drift", report.payment_drift)):
+        style = "bold red" if name in ("mismatched", "payment drift") and entries else None
         table.add_row(name, str(len(entries)), "\n".join(entries) if name != "matched" else "", style=style)
     if not report.mismatched:
         return table

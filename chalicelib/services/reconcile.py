@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from aws_lambda_powertools.metrics import MetricUnit
 
 from .. import queue
-from ..domain.invoice import InvoiceStatus, SyncState
+from ..domain.collection import payment_drift
+from ..domain.invoice import Invoice, InvoiceStatus, SyncState
 from ..domain.periods import Period, utc_iso
 from ..observability import flush_metrics, logger, metrics
 from ..storage.invoices import InvoiceRepository
@@ -23,6 +24,7 @@ class ReconcileReport:
     matched: list[str] = field(default_factory=list)
     mismatched: list[str] = field(default_factory=list)
     unchecked: list[str] = field(default_factory=list)
+    payment_drift: list[str] = field(default_factory=list)  # totals agree, payment status does not
 
 
 def requeue_stale(now: datetime, stale_after: timedelta, report: ReconcileReport | None = None) -> ReconcileReport:
@@ -57,6 +59,7 @@ def check_period(period: Period, gateway: StripeGateway, now: datetime,
             sent = {line.key: line.amount for line in stripe_lines(invoice, repo.lines(invoice.org, invoice.id))}
             if copy.total == invoice.total_cents and copy.currency == invoice.currency and held == sent:
                 report.matched.append(name)
+                flag_payment_drift(report, invoice, str(copy.status))
                 continue
             reason = (f"Stripe total {copy.total} with {len(held)} lines; ours {invoice.total_cents} "
                       f"with {len(sent)} lines sent for {invoice.line_count}")
@@ -67,3 +70,14 @@ def check_period(period: Period, gateway: StripeGateway, now: datetime,
                                                                "reason": reason})
     flush_metrics()
     return report
+
+
+def flag_payment_drift(report: ReconcileReport, invoice: Invoice, stripe_status: str) -> None:
+    """A lost or unapplied Stripe event leaves our payment status behind Stripe's: flag it for a person."""
+    reason = payment_drift(stripe_status, invoice.payment_status)
+    if reason is None:
+        return
+    report.payment_drift.append(f"{invoice.org}/{invoice.id}: {reason}")
+    metrics.add_metric(name="PaymentStatusDrift", unit=MetricUnit.Count, value=1)
+    logger.error("payment status differs from Stripe", extra={"org": invoice.org, "invoice_id": invoice.id,
+                                                              "reason": reason})

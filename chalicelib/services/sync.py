@@ -21,7 +21,8 @@ from enum import StrEnum
 
 import stripe
 
-from ..domain.invoice import FROZEN, PAYMENT_TERMS, Invoice, InvoiceStatus, SyncState
+from ..domain.collection import DEFAULT_COLLECTION, Collection
+from ..domain.invoice import FROZEN, Invoice, InvoiceStatus, SyncState
 from ..storage import leases
 from ..storage.invoices import InvoiceRepository
 from ..storage.orgs import OrgRepository
@@ -67,14 +68,30 @@ class InvoiceSync:
                 return SyncResult.ALREADY_SYNCED
             stripe_invoice = self._push_void(invoice) if invoice.status is InvoiceStatus.VOID else self._push(invoice)
             self.checkpoint("before_mark_synced")
-            recorded = self.invoices.record_sync(
-                invoice, SyncState.SYNCED, now,
-                stripe_invoice_id=stripe_invoice.id if stripe_invoice else None,
-                stripe_number=getattr(stripe_invoice, "number", None) if stripe_invoice else None,
-            )
+            recorded = self._record_synced(invoice, stripe_invoice, now)
             return SyncResult.SYNCED if recorded else SyncResult.SUPERSEDED
         finally:
             leases.release(org, invoice_id, owner)
+
+    def _record_synced(self, invoice: Invoice, stripe_invoice: stripe.Invoice | None, now: datetime) -> bool:
+        def record(current: Invoice) -> bool:
+            return self.invoices.record_sync(
+                current, SyncState.SYNCED, now,
+                stripe_invoice_id=stripe_invoice.id if stripe_invoice else None,
+                stripe_number=getattr(stripe_invoice, "number", None) if stripe_invoice else None,
+                hosted_invoice_url=getattr(stripe_invoice, "hosted_invoice_url", None) if stripe_invoice else None,
+                invoice_pdf=getattr(stripe_invoice, "invoice_pdf", None) if stripe_invoice else None,
+            )
+
+        if record(invoice):
+            return True
+        # Collection races the sync: Stripe may charge at finalize and its `invoice.paid` webhook move our
+        # invoice to paid before we get here. The same sync request still owns the outcome.
+        fresh = self._load(invoice.org, invoice.id)
+        if fresh.status is not invoice.status and fresh.status in FROZEN and \
+                fresh.sync.requested_at == invoice.sync.requested_at:
+            return record(fresh)
+        return False
 
     def record_failure(self, org: str, invoice_id: str, error: Exception, now: datetime, permanent: bool) -> None:
         invoice = self.invoices.get(org, invoice_id)
@@ -108,6 +125,10 @@ class InvoiceSync:
         self.checkpoint("after_store_customer")
         return customer, created
 
+    def _collection(self, org: str) -> Collection:
+        profile = self.orgs.get(org)
+        return profile.collection if profile is not None else DEFAULT_COLLECTION
+
     def _locate(self, invoice: Invoice) -> tuple[str, stripe.Invoice | None]:
         """The customer, and the Stripe invoice for ours if one exists."""
         customer, new_customer = self._customer(invoice.org)
@@ -123,7 +144,7 @@ class InvoiceSync:
         existing: dict[str, int] = {}
         if found is None:
             found = self.gateway.create_invoice(customer, invoice.org, invoice.id, invoice.number, invoice.currency,
-                                                str(invoice.period), PAYMENT_TERMS.days)
+                                                str(invoice.period), self._collection(invoice.org))
             self.checkpoint("after_create_invoice")
         elif found.status == "draft":
             existing = self.gateway.line_keys(found.id)

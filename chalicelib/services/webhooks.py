@@ -17,15 +17,15 @@ import stripe
 from pynamodb.exceptions import PutError
 
 from ..domain.errors import DomainError, InvalidTransition
-from ..domain.invoice import InvoiceStatus, PaymentStatus
 from ..observability import logger
 from ..safejson import UnreadableJson, loads
 from ..storage import keys
 from ..storage.invoices import InvoiceRepository
 from ..storage.models import WebhookEventItem
+from .payments import HANDLED as PAYMENT_EVENTS
+from .payments import apply_stripe_event
 
 TOLERANCE = timedelta(seconds=300)  # Stripe's default, both ways: older is a replay, newer is not Stripe's clock
-HANDLED = ("invoice.paid", "invoice.payment_failed", "invoice.finalized", "invoice.voided")
 _SIGNED_AT = re.compile(r"[0-9]{1,10}")  # unix seconds in ASCII digits (int() would read "١٧٦٣...")
 _EVENT_TYPE = re.compile(r"[A-Za-z0-9_.]{1,100}")
 _INVOICE_NUMBER = re.compile(r"[A-Za-z0-9_.:/-]{1,100}")
@@ -54,7 +54,7 @@ def handle_webhook(payload: bytes, signature: str, secret: str, now: datetime) -
         return "duplicate"
     except WebhookEventItem.DoesNotExist:
         pass
-    outcome = _apply(event, now) if event.type in HANDLED else "ignored"
+    outcome = _apply(event, now) if event.type in PAYMENT_EVENTS else "ignored"
     # Recorded after applying: a crash in between means Stripe's retry applies it again, which is harmless.
     try:
         WebhookEventItem(keys.webhook_pk(event.id), keys.WEBHOOK_SK, event_type=event.type, received_at=now,
@@ -112,7 +112,7 @@ def _invoice_fields(event: StripeEvent) -> tuple[dict[str, str], str | None]:
 
 
 def _apply(event: StripeEvent, now: datetime) -> str:
-    metadata, number = _invoice_fields(event)
+    metadata, _number = _invoice_fields(event)  # checked here; payments reads the number
     org, invoice_id = metadata.get("org"), metadata.get("invoice_id")
     if not org or not invoice_id:
         return "not_ours"
@@ -125,25 +125,11 @@ def _apply(event: StripeEvent, now: datetime) -> str:
         return "not_ours"
     context = {"org": org, "invoice_id": invoice_id, "event": event.id, "type": event.type}
     try:
-        if event.type == "invoice.paid":
-            if invoice.status is not InvoiceStatus.PAID:
-                invoice = repo.transition(invoice, InvoiceStatus.PAID, now)
-            repo.update_fields(invoice, payment_status=PaymentStatus.PAID.value)
-        elif event.type == "invoice.payment_failed":
-            # Stripe neither orders nor stops retrying deliveries: an earlier attempt's failure can arrive
-            # after `invoice.paid`, and must not undo the payment.
-            if invoice.status is InvoiceStatus.PAID or invoice.payment_status is PaymentStatus.PAID:
-                logger.info("payment failure after the payment ignored", extra=context)
-                return "ignored"
-            repo.update_fields(invoice, payment_status=PaymentStatus.FAILED.value)
-        elif event.type == "invoice.finalized" and not invoice.sync.stripe_invoice_number:
-            repo.update_fields(invoice, stripe_invoice_number=number or "")
-        elif event.type == "invoice.voided" and invoice.status is not InvoiceStatus.VOID:
-            logger.warning("invoice voided in Stripe but not here", extra=context)
+        outcome = apply_stripe_event(event.type, event.id, event.object, invoice, repo, now)
     except InvalidTransition:
         logger.warning("webhook does not apply to the invoice's status", extra=context)
         return "ignored"
     except DomainError:
         raise
-    logger.info("webhook applied", extra=context)
-    return "applied"
+    logger.info("webhook handled", extra={**context, "outcome": outcome})
+    return outcome

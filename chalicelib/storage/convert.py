@@ -52,7 +52,11 @@ def invoice_from_record(item: InvoiceItem) -> Invoice:
             last_error_at=item.sync_last_error_at,
             requested_at=item.sync_requested_at,
             synced_at=item.synced_at,
+            hosted_invoice_url=item.hosted_invoice_url,
+            invoice_pdf=item.invoice_pdf,
         ),
+        payment_attempts=item.payment_attempts,
+        payment_event_id=item.payment_event_id,
     )
 
 

@@ -262,6 +262,7 @@ class InvoiceRepository:
 
     def record_sync(self, invoice: Invoice, state: SyncState, now: datetime, *, error: str | None = None,
                     stripe_invoice_id: str | None = None, stripe_number: str | None = None,
+                    hosted_invoice_url: str | None = None, invoice_pdf: str | None = None,
                     count_attempt: bool = False) -> bool:
         """Record the sync outcome unless a new sync was requested meanwhile (then it is not ours to close)."""
         actions: list[Action] = [
@@ -278,6 +279,10 @@ class InvoiceRepository:
             actions.append(InvoiceItem.stripe_invoice_id.set(stripe_invoice_id))
         if stripe_number:
             actions.append(InvoiceItem.stripe_invoice_number.set(stripe_number))
+        if hosted_invoice_url:
+            actions.append(InvoiceItem.hosted_invoice_url.set(hosted_invoice_url))
+        if invoice_pdf:
+            actions.append(InvoiceItem.invoice_pdf.set(invoice_pdf))
         if state is SyncState.SYNCED:
             actions.append(InvoiceItem.synced_at.set(now))
         condition = InvoiceItem.status == invoice.status.value

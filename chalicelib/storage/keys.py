@@ -20,6 +20,13 @@ safe alphabet without the '#' delimiter, so a user value can never forge another
   USAGE#{org}#{YYYY-MM}      DAY#{YYYY-MM-DD}#{invoice}#{line}
                                                 a line's usage on one    usage over time: one Query per month
                                                 day, and per hour        reads every line's buckets of that month
+  ORG#{org}                  BUDGET             monthly budget           get / put an org's budget
+  ORG#{org}                  ALERT#{period}#{kind}#{threshold}
+                                                alert, once per cause    exactly-once alerts; history newest first
+  ORG#{org}                  NOTICE#{event}     customer event (TTL)     exactly-once events; the stream fans out
+  ORG#{org}                  WHEP#{endpoint}    webhook endpoint         list an org's endpoints
+  WHEP#{org}#{endpoint}      DLV#{created}#{event}
+                                                delivery log (TTL)       an endpoint's deliveries, oldest first
 
 GSI gsi1 indexes invoice headers by state: gsi1pk STATE#{state}, gsi1sk {period}#{org}.
 It serves the month-end finalizer (drafts of past periods) and the reconciler (unsynced).
@@ -176,3 +183,34 @@ def usage_day_sk(day: str, invoice_id: str, line_id: str) -> str:
     if not _DAY.match(day):
         raise UnsafeKeyPart(f"not a day {day!r}")
     return f"{USAGE_DAY_SK_PREFIX}{day}#{safe(invoice_id)}#{safe(line_id)}"
+LINE_SK_PREFIX = "LINE#"
+BUDGET_SK = "BUDGET"
+ALERT_SK_PREFIX = "ALERT#"
+NOTICE_SK_PREFIX = "NOTICE#"
+ENDPOINT_SK_PREFIX = "WHEP#"
+DELIVERY_SK_PREFIX = "DLV#"
+
+
+def alert_sk(period: str, kind: str, threshold: str) -> str:
+    return f"{ALERT_SK_PREFIX}{period}#{safe(kind)}#{safe(threshold)}"
+
+
+def alert_period_prefix(period: str) -> str:
+    return f"{ALERT_SK_PREFIX}{period}#"
+
+
+def notice_sk(event_id: str) -> str:
+    return f"{NOTICE_SK_PREFIX}{safe(event_id)}"
+
+
+def endpoint_sk(endpoint_id: str) -> str:
+    return f"{ENDPOINT_SK_PREFIX}{safe(endpoint_id)}"
+
+
+def deliveries_pk(org: str, endpoint_id: str) -> str:
+    return f"WHEP#{safe(org)}#{safe(endpoint_id)}"
+
+
+def delivery_sk(event_created: str, event_id: str) -> str:
+    """`event_created` is the event's compact UTC time (YYYYmmddTHHMMSS), so the log reads in time order."""
+    return f"{DELIVERY_SK_PREFIX}{safe(event_created)}#{safe(event_id)}"

@@ -86,6 +86,8 @@ class OrgItem(BaseItem):
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     version = IntAttribute(default=1)
+    collection_method = UnicodeAttribute(null=True)  # unset: the default collection
+    days_until_due = IntAttribute(null=True)
 
 
 class InvoiceItem(BaseItem):
@@ -117,6 +119,10 @@ class InvoiceItem(BaseItem):
     sync_last_error_at = UTCDateTimeAttribute(null=True)
     sync_requested_at = UTCDateTimeAttribute(null=True)
     synced_at = UTCDateTimeAttribute(null=True)
+    hosted_invoice_url = UnicodeAttribute(null=True)
+    invoice_pdf = UnicodeAttribute(null=True)
+    payment_attempts = IntAttribute(default=0)
+    payment_event_id = UnicodeAttribute(null=True)
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     state_index = StateIndex()
@@ -325,7 +331,9 @@ MODELS: tuple[type[BaseItem], ...] = (
 
 def bind(table_name: str, host: str | None, region: str) -> None:
     """Point every model at one table and endpoint, dropping cached connections."""
-    for model in MODELS:
+    # Models declared in other modules (notice_models.py) inherit from _Meta, even those imported later.
+    _Meta.table_name, _Meta.host, _Meta.region = table_name, host, region
+    for model in (*MODELS, *(m for m in BaseItem.__subclasses__() if m not in MODELS)):
         model.Meta.table_name = table_name
         model.Meta.host = host
         model.Meta.region = region

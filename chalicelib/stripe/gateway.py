@@ -25,6 +25,7 @@ from stripe.params import (
     InvoiceVoidInvoiceParams,
 )
 
+from ..domain.collection import Collection, CollectionMethod
 from .errors import classify
 from .lines import StripeLine
 
@@ -81,19 +82,22 @@ class StripeGateway:
         return None
 
     def create_invoice(self, customer: str, org: str, our_invoice_id: str, number: str, currency: str,
-                       period: str, days_until_due: int) -> stripe.Invoice:
+                       period: str, collection: Collection) -> stripe.Invoice:
+        # A draft stays still while its lines go in: with auto_advance Stripe would finalize it within the hour.
         params: InvoiceCreateParams = {
             "customer": customer,
             "currency": currency,
             "auto_advance": False,
-            "collection_method": "send_invoice",
-            "days_until_due": days_until_due,
+            "collection_method": collection.method.value,
             "pending_invoice_items_behavior": "exclude",
             "description": f"Usage for {period} (invoice {number})",
             "metadata": {"org": org, "invoice_id": our_invoice_id, "number": number, "period": period},
         }
-        return self._call(lambda: self.client.v1.invoices.create(
-            params=params, options={"idempotency_key": f"invoice:{org}:{our_invoice_id}:create:{customer}"}))
+        if collection.method is CollectionMethod.SEND_INVOICE:
+            params["days_until_due"] = collection.days_until_due or 1
+        terms = _digest(collection.method, str(collection.days_until_due))
+        key = f"invoice:{org}:{our_invoice_id}:create:{customer}:{terms}"
+        return self._call(lambda: self.client.v1.invoices.create(params=params, options={"idempotency_key": key}))
 
     def line_keys(self, stripe_invoice_id: str) -> dict[str, int]:
         """Our key → amount for every line already on the Stripe invoice."""
@@ -115,9 +119,15 @@ class StripeGateway:
             stripe_invoice_id, params=params, options={"idempotency_key": key}))
 
     def finalize(self, stripe_invoice_id: str, org: str, our_invoice_id: str) -> stripe.Invoice:
-        params: InvoiceFinalizeInvoiceParams = {"auto_advance": False}
+        """Finalize and hand the invoice to Stripe's collection: it charges the card on file or emails it.
+
+        Stripe finalizes a draft only once, and the sync finalizes only a draft it has verified, so
+        however often this runs, Stripe advances (and charges) the invoice once.
+        """
+        params: InvoiceFinalizeInvoiceParams = {"auto_advance": True}
+        key = f"invoice:{org}:{our_invoice_id}:finalize:advance"
         return self._call(lambda: self.client.v1.invoices.finalize_invoice(
-            stripe_invoice_id, params=params, options={"idempotency_key": f"invoice:{org}:{our_invoice_id}:finalize"}))
+            stripe_invoice_id, params=params, options={"idempotency_key": key}))
 
     def void(self, stripe_invoice_id: str, org: str, our_invoice_id: str) -> stripe.Invoice:
         params: InvoiceVoidInvoiceParams = {}

@@ -24,6 +24,8 @@
     GET    /_emulator/events[?type=invoice.paid]
     POST   /_emulator/invoices/<id>/payment_failed
     POST   /_emulator/invoices/<id>/decline_next_payment
+    POST   /_emulator/payment_outcomes               {"outcome": "declines", "customer": "cus_… or email"}
+                                                  (no customer: the default for everyone else)
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class AdminApp:
             ("GET", "/events", self.events),
             ("POST", "/invoices/<invoice>/payment_failed", self.payment_failed),
             ("POST", "/invoices/<invoice>/decline_next_payment", self.decline_next_payment),
+            ("POST", "/payment_outcomes", self.payment_outcome),
         ]
         self._urls = Map([Rule("/_emulator" + path, methods=[method], endpoint=fn)
                           for method, path, fn in rules], strict_slashes=False)
@@ -157,6 +160,11 @@ class AdminApp:
     def decline_next_payment(self, request: Request, body: dict[str, Any], invoice: str) -> Any:
         self.emu.decline_next_payment(invoice)
         return {"invoice": invoice, "decline_next_payment": True}
+
+
+    def payment_outcome(self, request: Request, body: dict[str, Any]) -> Any:
+        self.emu.set_payment_outcome(str(body["outcome"]), body.get("customer"))
+        return {"outcome": body["outcome"], "customer": body.get("customer")}
 
 
 def _json(status: int, body: Any) -> Response:

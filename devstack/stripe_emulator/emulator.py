@@ -9,7 +9,7 @@ from typing import Any
 import stripe
 from werkzeug.wrappers import Request, Response
 
-from . import invoices
+from . import invoices, payments
 from .admin import AdminApp
 from .api import ApiApp, to_json
 from .faults import FaultInjector, FaultRule
@@ -195,6 +195,16 @@ class StripeEmulator:
         with self.store.lock:
             return invoices.record_payment_failure(
                 self.store, invoices.get(self.store, invoice_id))
+
+    def set_payment_outcome(self, outcome: str, customer: str | None = None) -> None:
+        """How a card charge ends (`succeeds`, `declines`, `requires_action`) for one customer (by id or
+        email), or for every customer without one when `customer` is None."""
+        payments.check_outcome(outcome)
+        with self.store.lock:
+            if customer is None:
+                self.store.default_payment_outcome = outcome
+            else:
+                self.store.payment_outcomes[customer] = outcome
 
     def decline_next_payment(self, invoice_id: str) -> None:
         """Make the next ``/pay`` of this invoice fail with a card decline."""

@@ -3,15 +3,16 @@
 Modelled on the behaviour a sync depends on: drafts are the only editable
 state, totals are integer sums of the line amounts, the number is assigned at
 finalization from the customer's prefix and sequence, a zero-amount invoice
-is marked paid as it is finalized, and each transition stamps
-``status_transitions`` and emits the matching ``invoice.*`` event.
+is marked paid as it is finalized, one finalized with ``auto_advance`` is
+collected (``payments.py``), and each transition stamps ``status_transitions``
+and emits the matching ``invoice.*`` event.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import customers, invoice_items
+from . import customers, invoice_items, payments
 from .errors import StripeError, invalid_request, no_such, param_error
 from .store import Store, created_matches, merge_metadata, new_id, page
 
@@ -207,14 +208,17 @@ def finalize(store: Store, invoice_id: str, params: dict[str, Any]) -> dict[str,
         invoice["status_transitions"]["finalized_at"] = now
         if invoice["collection_method"] == "send_invoice" and invoice["due_date"] is None:
             invoice["due_date"] = now + DAY * (invoice["days_until_due"] or 0)
+        payments.publish_pages(invoice)
         store.emit("invoice.finalized", render(store, invoice))
         if render(store, invoice)["amount_due"] == 0:
             # Stripe marks an invoice with nothing to collect paid at once.
-            _mark_paid(store, invoice, attempted=False)
+            mark_paid(store, invoice, attempted=False)
+        elif invoice["auto_advance"]:
+            payments.advance(store, invoice)
         return render(store, invoice)
 
 
-def _mark_paid(store: Store, invoice: dict[str, Any], *, attempted: bool) -> None:
+def mark_paid(store: Store, invoice: dict[str, Any], *, attempted: bool) -> None:
     invoice["status"] = "paid"
     invoice["status_transitions"]["paid_at"] = store.now()
     invoice["next_payment_attempt"] = None
@@ -236,13 +240,13 @@ def pay(store: Store, invoice_id: str, params: dict[str, Any]) -> dict[str, Any]
         invoice = get(store, invoice_id)
         _require_open(invoice, "pay")
         if params.get("paid_out_of_band"):
-            _mark_paid(store, invoice, attempted=False)
+            mark_paid(store, invoice, attempted=False)
         elif invoice.pop("_decline_next_payment", False):
             record_payment_failure(store, invoice)
             raise StripeError(402, "Your card was declined.", type="card_error",
                               code="card_declined")
         else:
-            _mark_paid(store, invoice, attempted=True)
+            mark_paid(store, invoice, attempted=True)
         return render(store, invoice)
 
 

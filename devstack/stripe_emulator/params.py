@@ -100,7 +100,7 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
     if typing_extensions.is_typeddict(tp):
         return _typed_dict(tp, value, path)
     origin = typing.get_origin(tp)
-    if origin is typing_extensions.Literal or origin is typing.Literal:
+    if _is_literal(tp):
         if value in typing.get_args(tp):
             return value
         choices = ", ".join(repr(a) for a in typing.get_args(tp))
@@ -118,7 +118,21 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
     return _scalar(tp, value, path)
 
 
+def _is_literal(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Literal, typing_extensions.Literal)
+
+
+def _enum_options(options: tuple[Any, ...]) -> tuple[Any, ...]:
+    """stripe-python types an enum as ``Literal[...] | str`` so old clients accept new values; the API
+    itself refuses a value it does not define. ``Literal[''] | str`` (empty string unsets) stays open."""
+    values = [v for option in options if _is_literal(option) for v in typing.get_args(option)]
+    if str in options and any(isinstance(v, str) and v for v in values):
+        return tuple(option for option in options if option is not str)
+    return options
+
+
 def _union(options: tuple[Any, ...], value: Any, path: str) -> Any:
+    options = _enum_options(options)
     first_error: StripeError | None = None
     # Try shapes that match the value first: hashes for dicts, scalars else.
     ordered = sorted(options, key=lambda o: 0 if _accepts_hash(o) == isinstance(value, dict) else 1)

@@ -73,6 +73,9 @@ class Store:
             # invoice's lines are these items as ``line_item`` objects.
             self.invoice_lines: dict[str, list[str]] = {}
             self.events: list[dict[str, Any]] = []
+            # Collection (payments.py): outcome of a charge by customer id or email.
+            self.payment_outcomes: dict[str, str] = {}
+            self.default_payment_outcome = "succeeds"
             self._seq = 0
 
     def now(self) -> int:

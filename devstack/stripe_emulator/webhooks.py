@@ -23,7 +23,7 @@ from typing import Any
 
 DELIVERED_EVENT_TYPES = frozenset({
     "invoice.finalized", "invoice.paid", "invoice.payment_failed",
-    "invoice.voided", "invoice.marked_uncollectible",
+    "invoice.payment_action_required", "invoice.voided", "invoice.marked_uncollectible",
 })
 
 

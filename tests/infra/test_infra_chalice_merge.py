@@ -52,6 +52,11 @@ def sync_invoices(event):
     return None
 
 
+@app.on_sqs_message(queue_arn="arn:aws:sqs:us-east-1:123456789012:placeholder-deliveries", batch_size=10)
+def deliver_webhooks(event):
+    return None
+
+
 @app.schedule(Cron(5, "*", "*", "*", "?", "*"))
 def finalize_month(event):
     return None
@@ -87,6 +92,7 @@ FIXTURE_CONFIG = {
 FUNCTIONS = {
     "handle_table_changes": "HandleTableChanges",
     "sync_invoices": "SyncInvoices",
+    "deliver_webhooks": "DeliverWebhooks",
     "finalize_month": "FinalizeMonth",
     "reconcile": "Reconcile",
     "canary": "Canary",
@@ -384,6 +390,8 @@ def test_sam_transform_produces_the_event_source_mappings(packaged: Packaged, mo
     }
     sqs = mappings["SyncInvoicesSyncInvoicesSqsEventSource"]
     assert sqs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    deliveries = mappings["DeliverWebhooksDeliverWebhooksSqsEventSource"]
+    assert deliveries["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     stream = mappings["HandleTableChangesHandleTableChangesDynamodbEventSource"]
     assert stream["BisectBatchOnFunctionError"] is True
     assert stream["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["StreamFailureQueue", "Arn"]}

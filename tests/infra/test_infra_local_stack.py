@@ -174,12 +174,17 @@ def test_redrive_allow_policy_names_the_local_source_queue(
     local: LocalResources, resources_template: dict[str, Any]
 ) -> None:
     # moto accepts RedriveAllowPolicy but does not return it, so check what is sent.
+    delivery_dlq_arn = local.dlq_arn.replace("-sync-dlq", "-deliveries-dlq")
     queues = {
         "SyncQueue": {"Arn": local.queue_arn, "QueueUrl": local.queue_url, "QueueName": PREFIX + "-sync"},
         "SyncDLQ": {"Arn": local.dlq_arn, "QueueUrl": local.dlq_url, "QueueName": PREFIX + "-sync-dlq"},
+        "DeliveryQueue": {"Arn": local.delivery_queue_arn, "QueueUrl": local.delivery_queue_url,
+                          "QueueName": PREFIX + "-deliveries"},
+        "DeliveryDLQ": {"Arn": delivery_dlq_arn, "QueueUrl": local.delivery_dlq_url,
+                        "QueueName": PREFIX + "-deliveries-dlq"},
     }
     attributes = queue_attributes(resources_template, queues, PREFIX, REGION)
-    assert list(attributes) == ["SyncDLQ", "SyncQueue"]
+    assert list(attributes) == ["SyncDLQ", "DeliveryDLQ", "SyncQueue", "DeliveryQueue"]
     assert json.loads(attributes["SyncDLQ"]["RedriveAllowPolicy"]) == {
         "redrivePermission": "byQueue",
         "sourceQueueArns": [local.queue_arn],
@@ -233,10 +238,14 @@ def test_create_is_idempotent_and_visibility_can_be_overridden(
 
 
 def test_environment_for_the_application(local: LocalResources) -> None:
+    assert local.delivery_queue_url.endswith("/" + PREFIX + "-deliveries")
+    assert local.delivery_dlq_url.endswith("/" + PREFIX + "-deliveries-dlq")
     assert local.environment() == {
         "TABLE_NAME": TABLE,
         "SYNC_QUEUE_URL": local.queue_url,
         "SYNC_DLQ_URL": local.dlq_url,
+        "DELIVERY_QUEUE_URL": local.delivery_queue_url,
+        "DELIVERY_DLQ_URL": local.delivery_dlq_url,
     }
 
 

@@ -16,6 +16,10 @@ EXPECTED_OUTPUTS = {
     "SyncQueueArn",
     "SyncDLQUrl",
     "SyncDLQArn",
+    "DeliveryQueueUrl",
+    "DeliveryQueueArn",
+    "DeliveryDLQUrl",
+    "DeliveryDLQArn",
 }
 
 
@@ -136,9 +140,10 @@ def test_alarms(resources_template: dict[str, Any]) -> None:
         ("AWS/Lambda", "IteratorAge"),
         ("UsageInvoicing", "SyncFailed"),
         ("UsageInvoicing", "InvoiceMismatch"),
+        ("UsageInvoicing", "PaymentStatusDrift"),
         ("UsageInvoicing", "CanaryHealthy"),
     }
-    dlq = by_metric[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]
+    dlq = alarms["SyncDLQNotEmptyAlarm"]
     assert dlq["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["SyncDLQ", "QueueName"]}}]
     assert (dlq["ComparisonOperator"], dlq["Threshold"]) == ("GreaterThanThreshold", 0)
 
@@ -157,7 +162,10 @@ def test_alarms(resources_template: dict[str, Any]) -> None:
     assert dimension["Value"]["Fn::If"][2] == {"Ref": "StreamHandlerFunctionName"}
     assert (iterator["ComparisonOperator"], iterator["Threshold"]) == ("GreaterThanThreshold", 60000)
 
-    for metric in ("SyncFailed", "InvoiceMismatch"):
+    deliveries = alarms["DeliveryDLQNotEmptyAlarm"]
+    assert deliveries["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["DeliveryDLQ", "QueueName"]}}]
+
+    for metric in ("SyncFailed", "InvoiceMismatch", "PaymentStatusDrift"):
         alarm = by_metric[("UsageInvoicing", metric)]
         assert alarm["Dimensions"] == [{"Name": "service", "Value": "invoicing"}]
         assert (alarm["ComparisonOperator"], alarm["Threshold"], alarm["Statistic"]) == (

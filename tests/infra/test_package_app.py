@@ -26,8 +26,17 @@ EXPECTED: dict[str, tuple[str, dict[str, tuple[set[str], set[str]]]]] = {
     }),
     "HandleTableChanges": ("HandleTableChangesRole", {
         "BillingTableStream": (STREAM, {"table/stream/*"}),
+        "BillingTable": ({"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"},
+                         {"table"}),
         "SyncQueue": ({"sqs:SendMessage"}, {"import:SyncQueueArn"}),
+        "DeliveryQueue": ({"sqs:SendMessage"}, {"import:DeliveryQueueArn"}),
         "StreamFailureDestination": ({"sqs:SendMessage"}, {"StreamFailureQueue"}),
+    }),
+    "DeliverWebhooks": ("DeliverWebhooksRole", {
+        "BillingTable": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, {"table"}),
+        "DeliveryQueue": ({"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                           "sqs:ReceiveMessage"}, {"import:DeliveryQueueArn"}),
+        "DeliveryDeadLetterQueue": ({"sqs:SendMessage"}, {"import:DeliveryDLQArn"}),
     }),
     "SyncInvoices": ("SyncInvoicesRole", {
         "BillingTable": ({"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
@@ -42,7 +51,8 @@ EXPECTED: dict[str, tuple[str, dict[str, tuple[set[str], set[str]]]]] = {
                           "dynamodb:Query", "dynamodb:UpdateItem"}, {"table", "table/index/gsi1"}),
     }),
     "Reconcile": ("ReconcileRole", {
-        "BillingTable": ({"dynamodb:Query", "dynamodb:UpdateItem"}, {"table", "table/index/gsi1"}),
+        "BillingTable": ({"dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+                         {"table", "table/index/gsi1"}),
         "SyncQueue": ({"sqs:SendMessage"}, {"import:SyncQueueArn"}),
         "Secrets": ({"ssm:GetParameter"}, {"param:stripe-api-key"}),
     }),

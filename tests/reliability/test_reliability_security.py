@@ -55,6 +55,15 @@ ROUTES = [
     Route("grant_credit", "POST", "/v1/orgs/{org}/credits", ADMIN,
           {"client_id": "sec-grant", "amount_cents": 100, "reason": "goodwill", "description": "sorry"}),
     Route("get_credits", "GET", "/v1/orgs/{org}/credits", READERS),
+    Route("put_budget", "PUT", "/v1/orgs/{org}/budget", ADMIN, {"amount_cents": 5000}),
+    Route("get_budget", "GET", "/v1/orgs/{org}/budget", READERS),
+    Route("list_alerts", "GET", "/v1/orgs/{org}/alerts", READERS),
+    Route("create_webhook_endpoint", "POST", "/v1/orgs/{org}/webhook-endpoints", ADMIN,
+          {"url": "http://127.0.0.1:9/hooks", "event_types": ["invoice.synced"]}),
+    Route("list_webhook_endpoints", "GET", "/v1/orgs/{org}/webhook-endpoints", READERS),
+    Route("delete_webhook_endpoint", "DELETE", "/v1/orgs/{org}/webhook-endpoints/{endpoint}", ADMIN),
+    Route("enable_webhook_endpoint", "POST", "/v1/orgs/{org}/webhook-endpoints/{endpoint}/enable", ADMIN),
+    Route("list_webhook_deliveries", "GET", "/v1/orgs/{org}/webhook-endpoints/{endpoint}/deliveries", READERS),
     Route("usage_over_time", "GET", "/v1/orgs/{org}/usage?from=2026-11-01&to=2026-11-08&group_by=app", READERS),
 ]
 
@@ -78,6 +87,25 @@ class Scene:
     victim: str
     invoice: str
     tokens: dict[str, str]  # role → token
+    endpoint: str = ""  # the victim's webhook endpoint
+
+
+def budget_and_endpoint(api: Api, admin: str, org: str) -> str:
+    """Give the org a budget and a (disabled) webhook endpoint, so their routes have something to act on."""
+    assert api.call("PUT", f"/v1/orgs/{org}/budget", admin, json={"amount_cents": 1000}).status_code == 200
+    created = api.call("POST", f"/v1/orgs/{org}/webhook-endpoints", admin,
+                       json={"url": "http://127.0.0.1:9/hooks", "event_types": ["budget.threshold_crossed"]})
+    assert created.status_code == 201, created.text
+    endpoint = str(created.json()["id"])
+    from datetime import timedelta
+
+    from chalicelib.storage.endpoints import EndpointRepository
+
+    # Disabled after failing (as after days of failures), so re-enabling it is a change to refuse or allow.
+    now = datetime.now(UTC)
+    EndpointRepository().mark_failure(org, endpoint, now - timedelta(days=4))
+    assert EndpointRepository().disable(org, endpoint, now, "failed for days", now)
+    return endpoint
 
 
 @pytest.fixture(scope="module")
@@ -92,16 +120,17 @@ def scene(http_stack: Any) -> Scene:
     assert answer.status_code == 200, answer.text
     (result,) = answer.json()["results"]
     assert result["status"] == "accepted", result
+    endpoint = budget_and_endpoint(api, admin, victim)
     api.close()
     return Scene(victim, result["invoice_id"], {
         "admin": admin, "usage": usage,
         "reader": create_token({f"org:{victim}:read"}),
         "other_org_reader": create_token({f"org:{stranger}:read"}),
-    })
+    }, endpoint)
 
 
 def request(api: Api, route: Route, scene: Scene, authorization: str | None) -> Any:
-    path = route.path.format(org=scene.victim, invoice=scene.invoice)
+    path = route.path.format(org=scene.victim, invoice=scene.invoice, endpoint=scene.endpoint)
     headers = {"Content-Type": "application/json"}
     if authorization is not None:
         headers["Authorization"] = authorization
@@ -127,7 +156,8 @@ def test_the_matrix_covers_every_route_of_the_app():
     from chalicelib.api.fallbacks import served_routes
 
     routes = served_routes(application.app)  # not the 405/404 answers for what no route serves
-    covered = {(r.method, r.path.split("?")[0].replace("{invoice}", "{invoice_id}")) for r in ROUTES}
+    covered = {(r.method, r.path.split("?")[0].replace("{invoice}", "{invoice_id}").replace(
+        "{endpoint}", "{endpoint_id}")) for r in ROUTES}
     # The API description is public by design; Stripe's webhook is authenticated by its signature (below);
     # the billing page's static files hold no data (the page reads the API with the user's token).
     assert routes - covered == {("GET", "/v1/openapi.json"), ("POST", WEBHOOK), ("GET", "/billing"),
@@ -158,7 +188,8 @@ def test_the_same_request_with_the_right_token_goes_through(route_name, http, ht
     put_org(http, api_admin, victim)
     seeded = http.call("POST", "/v1/usage", usage, json={"events": [_event(victim)]}).json()["results"][0]
     own = Scene(victim, seeded["invoice_id"], {"admin": api_admin, "usage": usage,
-                                               "reader": create_token({f"org:{victim}:read"})})
+                                               "reader": create_token({f"org:{victim}:read"})},
+                budget_and_endpoint(http, api_admin, victim))
     before = table_items()
     role = "reader" if "reader" in route.allowed else ("usage" if "usage" in route.allowed else "admin")
     response = request(http, route, own, f"Bearer {own.tokens[role]}")

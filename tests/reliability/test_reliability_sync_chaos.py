@@ -5,7 +5,9 @@ side effects (leaving their lease behind); the stream function fails after enque
 twice; four workers take messages at once, while the month-end job is still finalizing. Every invoice ends
 synced exactly once and matches Stripe. Every EXTRAS_EVERY-th org also holds a support plan it upgraded
 mid-month and prepaid credit (some of them more than their invoice), so recurring lines, negative items
-and invoices settled at zero go through the same chaos.
+and invoices settled at zero go through the same chaos. With collection on (the parameter), the orgs are
+billed every way Stripe collects (emailed, and charged with payments that succeed, decline or need the customer's action):
+each invoice is still advanced by Stripe exactly once (one charge attempt or one email).
 
 CHAOS_INVOICES (default 1000) shrinks the run for a quick check, e.g. CHAOS_INVOICES=40."""
 
@@ -40,6 +42,9 @@ CRASH_RATE = 0.015  # per checkpoint (7 per sync): about one first attempt in te
 STREAM_FAILURE_RATE = 0.1  # per stream batch, after its messages were sent
 DEADLINE_S = 900  # a guard against a hang: finalizing and syncing them all takes minutes
 SEED = 20261127
+# With collection on, org i is billed the way COLLECTION[i % 4] says: (collection method, charge outcome).
+COLLECTION = (("send_invoice", None), ("charge_automatically", "succeeds"),
+              ("charge_automatically", "declines"), ("charge_automatically", "requires_action"))
 
 
 @pytest.fixture(scope="module")
@@ -123,10 +128,20 @@ def install_chaos(monkeypatch: pytest.MonkeyPatch, chaos: Chaos) -> None:
     monkeypatch.setattr(leases, "release", release)
 
 
-def finalized_invoices(now: datetime) -> list[tuple[str, str]]:
+def billing(org_index: int, collection: bool) -> tuple[str, str | None]:
+    """How org number `org_index` is billed: Stripe's default email, or the COLLECTION mix."""
+    return COLLECTION[org_index % len(COLLECTION)] if collection else ("send_invoice", None)
+
+
+def org_number(org: str) -> int:
+    return int(org.rsplit("-", 1)[1])
+
+
+def finalized_invoices(now: datetime, collection: bool = False, emulator: Any = None) -> list[tuple[str, str]]:
     """INVOICES finalized invoices of LINES lines each: one per org, and for TWO_PERIOD_ORGS orgs last
     month's as well (recorded and finalized as of a moment last month). Four writers at once."""
     from chalicelib.config import settings
+    from chalicelib.domain.collection import Collection, CollectionMethod
     from chalicelib.domain.invoice import invoice_id_for
     from chalicelib.domain.periods import Period
     from chalicelib.services.invoices import InvoiceService
@@ -139,7 +154,11 @@ def finalized_invoices(now: datetime) -> list[tuple[str, str]]:
     billed = [(org, now) for org in orgs] + [(org, earlier) for org in orgs[:TWO_PERIOD_ORGS]]
 
     def create(org: str) -> None:
-        OrgRepository().upsert(org, f"Chaos {org}", f"{org}@example.com", "usd", now)
+        method, outcome = billing(org_number(org), collection)
+        OrgRepository().upsert(org, f"Chaos {org}", f"{org}@example.com", "usd", now,
+                               Collection.of(CollectionMethod(method), None))
+        if outcome:
+            emulator.set_payment_outcome(outcome, customer=f"{org}@example.com")
 
     def extras(index: int) -> None:
         if index % EXTRAS_EVERY == 0:
@@ -186,8 +205,9 @@ def subscribe_and_grant(org: str, index: int, moment: datetime) -> None:
     CreditService().grant(org, "chaos-credit", cents, CreditReason.PROMOTION, "chaos promotion", None, moment)
 
 
+@pytest.mark.parametrize("collection", [True], ids=["collection-on"])
 def test_a_thousand_invoices_sync_exactly_once_through_stripe_faults_and_dying_workers(
-        chaos_stack, fast_retries, monkeypatch):
+        chaos_stack, fast_retries, monkeypatch, collection):
     import app
     from chalicelib.storage.invoices import InvoiceRepository
     from devstack.event_runner import EventRunner
@@ -258,7 +278,7 @@ def test_a_thousand_invoices_sync_exactly_once_through_stripe_faults_and_dying_w
     def month_end() -> None:
         """Invoices are finalized while the workers already sync the first ones, as at a month's end."""
         try:
-            made.extend(finalized_invoices(datetime.now(UTC)))
+            made.extend(finalized_invoices(datetime.now(UTC), collection, emulator))
             finalized_in.append(time.monotonic() - started)
         except BaseException as error:
             errors.append(error)
@@ -313,13 +333,27 @@ def test_a_thousand_invoices_sync_exactly_once_through_stripe_faults_and_dying_w
     customers = Counter(customer["metadata"].get("org") for customer in state["customers"])
     assert set(customers) == {org for org, _ in made} and set(customers.values()) == {1}, \
         {org: n for org, n in customers.items() if n != 1}
+    advanced = Counter(event["data"]["object"]["id"] for event in emulator.events()
+                       if event["type"] in ("invoice.sent", "invoice.paid", "invoice.payment_failed",
+                                            "invoice.payment_action_required"))
     for org, invoice_id in made:
         ours = repo.get(org, invoice_id)
         assert ours is not None
         (copy,) = copies[(org, invoice_id)]
         assert ours.sync.state.value == "synced" and ours.sync.last_error is None, (org, invoice_id, ours.sync)
         assert ours.sync.stripe_invoice_id == copy["id"] and ours.sync.stripe_invoice_number == copy["number"]
-        assert copy["status"] == ("open" if ours.total_cents else "paid") and copy["currency"] == ours.currency
+        assert ours.sync.hosted_invoice_url == copy["hosted_invoice_url"]
+        method, outcome = billing(org_number(org), collection)
+        # Stripe advanced it exactly once: one email, or one charge attempt with the customer's outcome;
+        # an invoice its credit settled has nothing to collect and is paid at once.
+        assert copy["collection_method"] == method and copy["auto_advance"] is True
+        assert copy["currency"] == ours.currency
+        if ours.total_cents:
+            assert copy["status"] == ("paid" if outcome == "succeeds" else "open"), (org, copy["status"])
+            assert copy["attempt_count"] == (0 if outcome is None else 1), (org, copy["attempt_count"])
+        else:
+            assert copy["status"] == "paid", (org, copy["status"])
+        assert advanced[copy["id"]] == 1, (org, invoice_id, advanced[copy["id"]])
         lines = sorted((line["metadata"]["line_key"], line["amount"]) for line in copy["lines"]["data"])
         assert lines == sorted((line.id, line.amount_cents) for line in repo.lines(org, invoice_id)), (org, lines)
         assert copy["total"] == ours.total_cents == sum(amount for _, amount in lines)
