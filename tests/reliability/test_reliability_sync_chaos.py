@@ -6,8 +6,8 @@ twice; four workers take messages at once, while the month-end job is still fina
 synced exactly once and matches Stripe. Every EXTRAS_EVERY-th org also holds a support plan it upgraded
 mid-month and prepaid credit (some of them more than their invoice), so recurring lines, negative items
 and invoices settled at zero go through the same chaos. With collection on (the parameter), the orgs are
-billed every way Stripe collects (emailed, and charged with payments that succeed, decline or need the customer's action):
-each invoice is still advanced by Stripe exactly once (one charge attempt or one email).
+billed every way Stripe collects (emailed, and charged with payments that succeed, decline or need the
+customer's action): each invoice is still advanced by Stripe exactly once (one charge attempt or one email).
 
 CHAOS_INVOICES (default 1000) shrinks the run for a quick check, e.g. CHAOS_INVOICES=40."""
 
