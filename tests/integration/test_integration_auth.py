@@ -9,6 +9,7 @@ import pytest
 from acceptance_support import assert_error, bearer, post_usage, usage_event
 
 NOV = "inv_202611"
+ENDPOINT = "we_authcheck"  # no such endpoint: every call here is refused before it is looked up
 
 
 def endpoints(org: str) -> list[tuple[str, str, Any]]:
@@ -33,10 +34,19 @@ def endpoints(org: str) -> list[tuple[str, str, Any]]:
         ("POST", f"/v1/orgs/{org}/credits", {"client_id": "auth-grant", "amount_cents": 100, "reason": "goodwill",
                                              "description": "sorry"}),
         ("GET", f"/v1/orgs/{org}/usage?from=2026-11-01&to=2026-12-01&group_by=app", None),
+        ("PUT", f"/v1/orgs/{org}/budget", {"amount_cents": 5000}),
+        ("GET", f"/v1/orgs/{org}/budget", None),
+        ("GET", f"/v1/orgs/{org}/alerts", None),
+        ("POST", f"/v1/orgs/{org}/webhook-endpoints", {"url": "http://127.0.0.1:9/hooks",
+                                                        "event_types": ["invoice.synced"]}),
+        ("GET", f"/v1/orgs/{org}/webhook-endpoints", None),
+        ("DELETE", f"/v1/orgs/{org}/webhook-endpoints/{ENDPOINT}", None),
+        ("POST", f"/v1/orgs/{org}/webhook-endpoints/{ENDPOINT}/enable", None),
+        ("GET", f"/v1/orgs/{org}/webhook-endpoints/{ENDPOINT}/deliveries", None),
     ]
 
 
-WRITES = {"PUT", "POST"}
+WRITES = {"PUT", "POST", "DELETE"}
 
 
 def call(api: Any, method: str, path: str, body: Any, headers: dict[str, str]) -> Any:
@@ -64,7 +74,8 @@ def snapshot(store: Any, org: str) -> tuple[Any, ...]:
 def test_every_route_of_the_app_is_covered_here(org):
     import app as application
 
-    covered = {(method, path.split("?")[0].replace(org, "{org}").replace(NOV, "{invoice_id}"))
+    covered = {(method, path.split("?")[0].replace(org, "{org}").replace(NOV, "{invoice_id}")
+                .replace(ENDPOINT, "{endpoint_id}"))
                for method, path, _ in endpoints(org)}
     from chalicelib.api.fallbacks import served_routes
 
@@ -103,7 +114,8 @@ def test_the_usage_token_may_only_post_usage(api, billed_org, tokens, store):
 
 def test_a_read_only_token_reads_its_own_org(api, billed_org, reader_token):
     reads = [(m, p, b) for m, p, b in endpoints(billed_org)
-             if m == "GET" and not p.endswith("from=2026-01&to=2026-12")]
+             if m == "GET" and not p.endswith("from=2026-01&to=2026-12")
+             and not p.endswith("/budget") and ENDPOINT not in p]  # no budget or endpoint set: 404s
     for method, path, body in reads:
         response = call(api, method, path, body, bearer(reader_token))
         assert response.status_code == 200, (path, response.body)
