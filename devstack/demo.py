@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         promotion = [shown[("initech", i)]["credits_applied"]["cents"] for i in (last_month, invoice_ids["initech"])]
         console.print(f"acme's support upgrade: {'credited and charged to the second' if upgraded else 'MISSING'}; "
                       f"initech's promotion spent over two months: {promotion[0] / 100:,.2f} + "
-                      f"{promotion[1] / 100:,.2f} of {PROMOTION_CENTS / 100:,.2f}")
+                      f"{promotion[1] / 100:,.2f} of {PROMOTION_CENTS / 100:,.2f}", soft_wrap=True)
         from chalicelib.domain.periods import Period
         from chalicelib.services.reconcile import check_period
         from chalicelib.services.sync_worker import default_gateway

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import requests
@@ -39,7 +40,7 @@ def subscribe(api: str, admin: str, org: str, now: datetime, upgrade: bool, cons
     answer = _post(f"{api}/v1/orgs/{org}/subscriptions", admin,
                    {"change_id": "support-upgrade", "plan": "support-premium", "effective_at": utc_iso(halfway)})
     held = ", ".join(f"{s['name']} since {s['since']}" for s in answer["subscriptions"])
-    console.print(f"{org} upgraded its support plan at {utc_iso(halfway)}: {held}")
+    console.print(f"{org} upgraded its support plan at {utc_iso(halfway)}: {held}", soft_wrap=True)
 
 
 def last_month_with_promotion(org: str, now: datetime, console: Console) -> str:
@@ -57,7 +58,7 @@ def last_month_with_promotion(org: str, now: datetime, console: Console) -> str:
     last = Period.of(now).previous()
     then = last.start + timedelta(days=19, hours=12)
     SubscriptionService(settings()).change(org, "support-start", None, "support-standard", last.start, then)
-    events = [UsageEvent(f"last-month-{day}", org, "web", "machine_runtime", 86400 * 1, "iad",
+    events = [UsageEvent(f"last-month-{day}", org, "web", "machine_runtime", Decimal(86400), "iad",
                          {"preset": "performance-1x"}, last.start + timedelta(days=day)) for day in range(19)]
     results = record_usage(events, then, settings())
     assert all(r.status == "accepted" for r in results), results[:3]
@@ -66,7 +67,7 @@ def last_month_with_promotion(org: str, now: datetime, console: Console) -> str:
     invoice = InvoiceService().finalize(org, invoice_id_for(last), last.end + timedelta(minutes=65))
     console.print(f"{org}: {last} finalized as of {last.end + timedelta(minutes=65):%Y-%m-%d %H:%M} UTC, "
                   f"subtotal ${invoice.subtotal_cents / 100:,.2f}, promotional credit applied "
-                  f"${invoice.credits_cents / 100:,.2f}, amount due ${invoice.total_cents / 100:,.2f}")
+                  f"${invoice.credits_cents / 100:,.2f}, amount due ${invoice.total_cents / 100:,.2f}", soft_wrap=True)
     return invoice.id
 
 
@@ -75,4 +76,4 @@ def print_credit_preview(invoice: dict[str, Any], console: Console) -> None:
     console.print(f"{invoice['org']} · upcoming {invoice['id']}: total {invoice['total']['display']}, credit that "
                   f"would apply {preview['would_apply']['display']} of {preview['balance']['display']}, "
                   f"balance after {preview['balance_after']['display']}, "
-                  f"amount due after {preview['amount_due_after']['display']}")
+                  f"amount due after {preview['amount_due_after']['display']}", soft_wrap=True)
