@@ -11,9 +11,11 @@ from acceptance_support import assert_error, bearer, post_usage, usage_event
 NOV = "inv_202611"
 
 
-def endpoints(org: str) -> list[tuple[str, str, Any]]:
-    """(method, path, body) for every route of the app, aimed at `org` and its November invoice."""
+def endpoints(org: str, hook: str = "we_auth") -> list[tuple[str, str, Any]]:
+    """(method, path, body) for every route of the app, aimed at `org`, its November invoice and webhook
+    endpoint `hook`."""
     item = {"client_id": "auth-item", "kind": "charge", "amount_cents": 500, "description": "setup fee"}
+    hooks = f"/v1/orgs/{org}/webhook-endpoints"
     return [
         ("PUT", f"/v1/orgs/{org}", {"name": "Renamed", "email": "new@example.com"}),
         ("GET", f"/v1/orgs/{org}", None),
@@ -27,10 +29,18 @@ def endpoints(org: str) -> list[tuple[str, str, Any]]:
         ("GET", "/v1/reports/monthly-totals?from=2026-01&to=2026-12", None),
         ("GET", f"/v1/reports/monthly-totals?from=2026-01&to=2026-12&org={org}", None),
         ("GET", f"/v1/orgs/{org}/usage?from=2026-11-01&to=2026-12-01&group_by=app", None),
+        ("PUT", f"/v1/orgs/{org}/budget", {"amount_cents": 5000}),
+        ("GET", f"/v1/orgs/{org}/budget", None),
+        ("GET", f"/v1/orgs/{org}/alerts", None),
+        ("POST", hooks, {"url": "https://hooks.example.com/x", "event_types": ["invoice.synced"]}),
+        ("GET", hooks, None),
+        ("DELETE", f"{hooks}/{hook}", None),
+        ("POST", f"{hooks}/{hook}/enable", None),
+        ("GET", f"{hooks}/{hook}/deliveries", None),
     ]
 
 
-WRITES = {"PUT", "POST"}
+WRITES = {"PUT", "POST", "DELETE"}
 
 
 def call(api: Any, method: str, path: str, body: Any, headers: dict[str, str]) -> Any:
@@ -46,6 +56,22 @@ def billed_org(api, org, tokens, pinned_clock) -> str:
     return org
 
 
+@pytest.fixture
+def hook(billed_org) -> str:
+    """The billed org's budget and webhook endpoint (its id), so their reads have something to answer."""
+    from datetime import UTC, datetime
+
+    from chalicelib.domain.budgets import Threshold
+    from chalicelib.domain.notifications import EventType
+    from chalicelib.services.budgets import set_budget
+    from chalicelib.services.endpoints import register_endpoint
+
+    set_budget(billed_org, 5000, "usd", [Threshold(percent=80)], datetime.now(UTC))
+    endpoint, _ = register_endpoint(billed_org, "https://hooks.example.com/x", [EventType.INVOICE_SYNCED],
+                                    datetime.now(UTC), local_stage=True)
+    return endpoint.id
+
+
 def snapshot(store: Any, org: str) -> tuple[Any, ...]:
     from chalicelib.storage.orgs import OrgRepository
 
@@ -55,8 +81,8 @@ def snapshot(store: Any, org: str) -> tuple[Any, ...]:
 def test_every_route_of_the_app_is_covered_here(org):
     import app as application
 
-    covered = {(method, path.split("?")[0].replace(org, "{org}").replace(NOV, "{invoice_id}"))
-               for method, path, _ in endpoints(org)}
+    covered = {(method, path.split("?")[0].replace(org, "{org}").replace(NOV, "{invoice_id}").replace(
+        "we_auth", "{endpoint_id}")) for method, path, _ in endpoints(org)}
     from chalicelib.api.fallbacks import served_routes
 
     routes = served_routes(application.app)  # not the 405/404 answers for what no route serves
@@ -92,8 +118,8 @@ def test_the_usage_token_may_only_post_usage(api, billed_org, tokens, store):
     assert snapshot(store, billed_org) == before
 
 
-def test_a_read_only_token_reads_its_own_org(api, billed_org, reader_token):
-    reads = [(m, p, b) for m, p, b in endpoints(billed_org)
+def test_a_read_only_token_reads_its_own_org(api, billed_org, hook, reader_token):
+    reads = [(m, p, b) for m, p, b in endpoints(billed_org, hook)
              if m == "GET" and not p.endswith("from=2026-01&to=2026-12")]
     for method, path, body in reads:
         response = call(api, method, path, body, bearer(reader_token))
