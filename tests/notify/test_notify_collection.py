@@ -201,3 +201,25 @@ def test_collection_is_set_on_the_org_profile(stack, api):
         {**base, "collection_method": "charge_automatically"}))
     assert (response.json_body["collection_method"], response.json_body["days_until_due"]) == \
         ("charge_automatically", None)
+
+
+def test_a_sync_pending_past_the_threshold_tells_the_customer_once(stack, receiver):
+    from datetime import timedelta
+
+    from chalicelib.services.notifications import announce_delayed_syncs
+    from chalicelib.storage.notices import NoticeRepository
+
+    org = billed_org("delayed", "send_invoice")
+    _, receiver.secret = register(org, receiver.url, ("invoice.sync_delayed",))
+    invoice = finalized(org)  # its sync is pending: nothing polls the queue yet
+    requested = stored(org, invoice.id).sync.requested_at
+    assert not [e for e in announce_delayed_syncs(requested + timedelta(minutes=14), timedelta(minutes=15))
+                if e.org == org]
+    later = requested + timedelta(minutes=20)
+    (event,) = [e for e in announce_delayed_syncs(later, timedelta(minutes=15)) if e.org == org]
+    announce_delayed_syncs(later + timedelta(hours=1), timedelta(minutes=15))  # the next hourly run
+    stored_events = [e for e in NoticeRepository().of_org(org) if e.type.value == "invoice.sync_delayed"]
+    assert [e.id for e in stored_events] == [event.id]  # one per sync request, however often it is noticed
+    assert event.data["sync"]["pending_seconds"] == 20 * 60
+    drain(stack)
+    assert {r.type for r in receiver.accepted()} == {"invoice.sync_delayed"}
