@@ -9,11 +9,12 @@ from typing import Any
 
 from chalice.app import Response
 from pydantic import ValidationError
+from pynamodb.exceptions import PynamoDBException
 
-from ..domain.errors import Conflict, DomainError, NotFound, ValidationFailed
+from ..domain.errors import Busy, Conflict, DomainError, NotFound, ValidationFailed
 from ..observability import logger
+from ..storage.failures import describe, is_transient
 from ..storage.keys import UnsafeKeyPart
-from ..storage.usage_writer import StorageBusy
 
 
 class ApiError(Exception):
@@ -78,10 +79,15 @@ def with_errors(handler: Callable[..., Any]) -> Callable[..., Any]:
                                   validation_details(error))
         except UnsafeKeyPart:
             return error_response(422, "validation_failed", "an identifier has characters that are not allowed")
+        except Busy as error:
+            logger.warning("storage busy", extra={"error": str(error)})
+            return error_response(503, "busy", "the service is busy; retry with backoff")
         except DomainError as error:
             return error_response(_status_for(error), _code_for(error), error.message, error.details)
-        except StorageBusy as error:
-            logger.warning("storage busy", extra={"error": str(error)})
+        except PynamoDBException as error:
+            if not is_transient(error):
+                raise  # a bug of ours: the plain 500, logged with its traceback
+            logger.warning("storage unavailable", extra=describe(error))
             return error_response(503, "busy", "the service is busy; retry with backoff")
 
     return wrapped

@@ -42,6 +42,12 @@ class InvoiceClosed(Conflict):
     code = "invoice_closed"
 
 
+class Busy(DomainError):
+    """The store kept refusing under contention or was briefly unavailable: retry with backoff."""
+
+    code = "busy"
+
+
 class UnknownMeter(ValidationFailed):
     code = "unknown_meter"
 

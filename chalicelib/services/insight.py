@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from ..domain.errors import Busy
 from ..domain.invoice import InvoiceStatus
 from ..domain.periods import Period
 from ..domain.usage_series import GroupBy, LineUsage, TimeRange, UsageSeries, build_series
 from ..storage.buckets import DayBucket, month_buckets
-from ..storage.usage_writer import StorageBusy
 from .invoices import InvoiceService
 
 MAX_READS = 5
@@ -28,7 +28,7 @@ def usage_series(org: str, span: TimeRange, group_by: GroupBy, now: datetime,
         usages = _consistent_read(org, span, now, service)
         if usages is not None:
             return build_series(usages, span, group_by)
-    raise StorageBusy(f"usage of {org} kept changing while it was read; retry")
+    raise Busy(f"usage of {org} kept changing while it was read; retry")
 
 
 def months(span: TimeRange) -> list[Period]:

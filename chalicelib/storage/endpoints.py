@@ -11,14 +11,11 @@ from ..domain.endpoints import Delivery, DeliveryStatus, EndpointStatus, Webhook
 from ..domain.errors import Conflict
 from ..domain.notifications import EventType
 from . import keys
+from .failures import condition_failed
 from .notice_models import DeliveryItem, EndpointItem
 
-CONDITION_FAILED = "ConditionalCheckFailedException"
 DELIVERY_LOG_RETENTION = timedelta(days=35)
 
-
-def _condition_failed(error: Exception) -> bool:
-    return getattr(error, "cause_response_code", None) == CONDITION_FAILED
 
 
 def _endpoint(item: EndpointItem) -> WebhookEndpoint:
@@ -54,7 +51,7 @@ class EndpointRepository:
         try:
             item.save(condition=EndpointItem.pk.does_not_exist())
         except PutError as error:
-            if _condition_failed(error):
+            if condition_failed(error):
                 raise Conflict("an endpoint with this id exists") from error
             raise
 
@@ -89,7 +86,7 @@ class EndpointRepository:
             )
             return True
         except UpdateError as error:
-            if _condition_failed(error):
+            if condition_failed(error):
                 return False
             raise
 
@@ -113,7 +110,7 @@ class EndpointRepository:
             )
             return True
         except UpdateError as error:
-            if _condition_failed(error):
+            if condition_failed(error):
                 return False
             raise
 
@@ -133,7 +130,7 @@ class EndpointRepository:
             record.update(actions=actions, condition=EndpointItem.pk.exists()
                           & (EndpointItem.status != EndpointStatus.DELETED.value))
         except UpdateError as error:
-            if _condition_failed(error):
+            if condition_failed(error):
                 return None  # deleted meanwhile
             raise
         return record

@@ -32,14 +32,11 @@ from ..domain.lines import LineItem, Totals
 from ..domain.periods import Period
 from . import keys
 from .convert import index_state, invoice_from_record, line_from_record, record_from_line
+from .failures import condition_failed, is_transient
 from .models import InvoiceItem, LineItemRecord, OrgItem, RollupItem
 
-CONDITION_FAILED = "ConditionalCheckFailedException"
 Write = Callable[[TransactWrite], None]  # writes that join another write's transaction
 
-
-def _condition_failed(error: Exception) -> bool:
-    return getattr(error, "cause_response_code", None) == CONDITION_FAILED
 
 
 def encode_cursor(invoice_id: str) -> str:
@@ -198,7 +195,7 @@ class InvoiceRepository:
                         {"expected_status": invoice.status.value, "expected_version": invoice.version},
                     ) from error
                 raise StaleRead("something this change depends on changed meanwhile; read again") from error
-            if any(r.code == "TransactionConflict" for r in reasons):
+            if is_transient(error):
                 raise StaleRead("a concurrent change touched the same items; read again") from error
             raise
         return updated
@@ -293,7 +290,7 @@ class InvoiceRepository:
                                                                                     condition=condition)
             return True
         except UpdateError as error_:
-            if _condition_failed(error_):
+            if condition_failed(error_):
                 return False
             raise
 
@@ -307,7 +304,7 @@ class InvoiceRepository:
                 condition=InvoiceItem.sync_state != SyncState.SYNCED.value,
             )
         except UpdateError as error_:
-            if not _condition_failed(error_):
+            if not condition_failed(error_):
                 raise
 
     def request_sync(self, invoice: Invoice, now: datetime) -> None:
@@ -327,6 +324,6 @@ class InvoiceRepository:
         try:
             record.update(actions=actions, condition=InvoiceItem.pk.exists())
         except (UpdateError, PutError) as error:
-            if _condition_failed(error):
+            if condition_failed(error):
                 raise Conflict(f"invoice {invoice.id} does not exist") from error
             raise

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from pynamodb.exceptions import DeleteError, PutError
 
 from . import keys
+from .failures import condition_failed
 from .models import LeaseItem
 
 
@@ -24,7 +25,7 @@ def acquire(org: str, invoice_id: str, owner: str, now: datetime, ttl: timedelta
                   | (LeaseItem.owner == owner))
         return True
     except PutError as error:
-        if getattr(error, "cause_response_code", "") == "ConditionalCheckFailedException":
+        if condition_failed(error):
             return False
         raise
 
@@ -33,5 +34,5 @@ def release(org: str, invoice_id: str, owner: str) -> None:
     try:
         LeaseItem(keys.lease_pk(org, invoice_id), keys.LEASE_SK).delete(condition=LeaseItem.owner == owner)
     except DeleteError as error:
-        if getattr(error, "cause_response_code", "") != "ConditionalCheckFailedException":
+        if not condition_failed(error):
             raise

@@ -10,11 +10,11 @@ from pynamodb.exceptions import PutError
 
 from ..domain.notifications import CustomerEvent, EventType
 from . import keys
+from .failures import condition_failed
 from .notice_models import NoticeItem
 
 # Long enough for every retry of every delivery (about 3 days) and a DLQ replay after a fortnight.
 NOTICE_RETENTION = timedelta(days=35)
-CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 def notice_item(event: CustomerEvent) -> NoticeItem:
@@ -35,7 +35,7 @@ class NoticeRepository:
             notice_item(event).save(condition=NoticeItem.pk.does_not_exist())
             return True
         except PutError as error:
-            if getattr(error, "cause_response_code", None) == CONDITION_FAILED:
+            if condition_failed(error):
                 return False
             raise
 

@@ -9,9 +9,9 @@ from pynamodb.expressions.update import Action
 
 from ..domain.invoice import Invoice, PaymentStatus
 from . import keys
+from .failures import condition_failed
 from .models import InvoiceItem
 
-CONDITION_FAILED = "ConditionalCheckFailedException"
 # Once paid, only a void can change the payment status: Stripe neither orders its events nor stops
 # retrying a delivery, so a failure of an earlier attempt can arrive after the payment.
 _SETTLED_BY = {PaymentStatus.PAID, PaymentStatus.VOID}
@@ -34,7 +34,7 @@ def record_payment(invoice: Invoice, status: PaymentStatus, now: datetime, *, ev
         InvoiceItem(keys.org_pk(invoice.org), keys.invoice_sk(invoice.id)).update(actions=actions, condition=condition)
         return True
     except UpdateError as error:
-        if getattr(error, "cause_response_code", None) == CONDITION_FAILED:
+        if condition_failed(error):
             return False
         raise
 

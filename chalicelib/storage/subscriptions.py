@@ -27,11 +27,11 @@ from ..domain.plans import PlanChange
 from ..domain.proration import RECURRING_LINE_PREFIX
 from . import keys
 from .convert import line_from_record, record_from_line
+from .failures import condition_failed
 from .invoices import Write
 from .models import InvoiceItem, LineItemRecord, SubscriptionsItem
 
 MAX_LINE_WRITES = 98  # plus the two condition checks: DynamoDB's 100 actions per transaction
-CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class SubscriptionRepository:
                                  SubscriptionsItem.updated_at.set(now)],
                         condition=SubscriptionsItem.version == current.version)
             except (PutError, UpdateError) as error:
-                if getattr(error, "cause_response_code", None) == CONDITION_FAILED:
+                if condition_failed(error):
                     continue  # another change was recorded first: read again
                 raise
             return Timeline(org, changes, current.version + 1, current.materialized), True
@@ -106,7 +106,7 @@ class SubscriptionRepository:
                 actions=[SubscriptionsItem.materialized.set(materialized_mark(version, period))],
                 condition=SubscriptionsItem.version == version)
         except UpdateError as error:
-            if getattr(error, "cause_response_code", None) != CONDITION_FAILED:
+            if not condition_failed(error):
                 raise  # a newer version came in: its writer marks it
 
     def recurring_lines(self, org: str, invoice_id: str) -> list[LineItem]:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pynamodb.exceptions import PutError, UpdateError
 
 from . import keys
-from .invoices import CONDITION_FAILED
+from .failures import condition_failed
 from .models import TokenItem
 
 TOKEN_PREFIX = "ivk_"  # lets secret scanners and people recognise one
@@ -42,9 +42,6 @@ def _info(item: TokenItem) -> TokenInfo:
         created_at=item.created_at, valid_until=item.valid_until, last_used_at=item.last_used_at,
     )
 
-
-def _condition_failed(error: Exception) -> bool:
-    return getattr(error, "cause_response_code", None) == CONDITION_FAILED
 
 
 def _item(pk: str, label: str, scopes: set[str], now: datetime, valid_until: datetime | None) -> TokenItem:
@@ -84,7 +81,7 @@ class TokenRepository:
         try:
             item.save(condition=TokenItem.pk.does_not_exist())  # 256 random bits never collide; never overwrite
         except PutError as error:
-            if _condition_failed(error):
+            if condition_failed(error):
                 raise RuntimeError("a freshly drawn token already exists; draw again") from error
             raise
         return token, _info(item)
@@ -118,5 +115,5 @@ class TokenRepository:
             TokenItem(self._pk(token), keys.TOKEN_SK).update(actions=[TokenItem.last_used_at.set(now)],
                                                               condition=condition)
         except UpdateError as error:
-            if not _condition_failed(error):
+            if not condition_failed(error):
                 raise

@@ -26,17 +26,18 @@ from typing import Any
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from ..domain.errors import Busy
 from ..domain.invoice import InvoiceStatus
 from ..domain.lines import LineKind
 from ..domain.pricebook import Quote
+from ..observability import logger
 from . import buckets, keys
+from .failures import TRANSIENT_REASONS, describe, is_transient
 from .lanes import lanes, run_lanes
 from .line_writes import LineSum, Span, add_line_write, aggregate, stored_spans
 from .models import EventRecord, InvoiceItem, LineItemRecord
 
 MAX_ACTIONS = 100  # DynamoDB's TransactWriteItems limit
-RETRYABLE_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
-RETRYABLE_ERRORS = frozenset({"TransactionInProgressException", "ThrottlingException"})
 MAX_CONTENTION_RETRIES = 12
 # Transactions of one request in flight at once: enough to overlap DynamoDB's round trips, few enough
 # that a request's own transactions rarely contend for its invoice's ConditionCheck.
@@ -47,10 +48,6 @@ class WriteOutcome(StrEnum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
     INVOICE_CLOSED = "invoice_closed"
-
-
-class StorageBusy(Exception):
-    """DynamoDB kept refusing under contention; the caller should answer 503 and let the client retry."""
 
 
 @dataclass(frozen=True)
@@ -153,17 +150,20 @@ def _commit_chunk(placements: list[Placement], now: datetime) -> dict[tuple[str,
         except TransactWriteError as error:
             reasons = list(error.cancellation_reasons or [])
             if not reasons:
-                if getattr(error, "cause_response_code", "") in RETRYABLE_ERRORS:
-                    contention = _backoff(contention)
-                    continue
-                raise
+                # Throttled, briefly unavailable or no answer: the dedup Puts make a retry safe.
+                if not is_transient(error):
+                    logger.error("usage transaction refused", extra=describe(error))
+                    raise
+                contention = _backoff(contention)
+                continue
             line_reasons = reasons[len(invoices) + len(pending):]
             pending, settled = _sort_out(reasons, invoices, pending)
             outcomes.update(settled)
             if not settled:
                 # A line was created or its usage span moved under us, or plain contention: read again, retry.
                 span_moved = any(r is not None and r.code == "ConditionalCheckFailed" for r in line_reasons)
-                if not span_moved and not any(r is not None and r.code in RETRYABLE_REASONS for r in reasons):
+                if not span_moved and not any(r is not None and r.code in TRANSIENT_REASONS for r in reasons):
+                    logger.error("usage transaction refused", extra=describe(error))
                     raise
                 contention = _backoff(contention)
             continue
@@ -174,7 +174,7 @@ def _commit_chunk(placements: list[Placement], now: datetime) -> dict[tuple[str,
 
 def _backoff(attempt: int) -> int:
     if attempt >= MAX_CONTENTION_RETRIES:
-        raise StorageBusy("usage write kept conflicting; retry the batch")
+        raise Busy("usage write kept conflicting; retry the batch")
     time.sleep(random.randint(0, min(500, 5 * 2**attempt)) / 1000)  # full jitter, milliseconds
     return attempt + 1
 

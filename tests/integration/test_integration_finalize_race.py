@@ -65,11 +65,11 @@ def test_finalize_racing_four_writers_counts_every_event_once_and_freezes_the_in
                                                                                       monkeypatch, store):
     from chalicelib.api.requests import usage_batch
     from chalicelib.config import settings
+    from chalicelib.domain.errors import Busy
     from chalicelib.domain.invoice import InvoiceStatus
     from chalicelib.services.invoices import InvoiceService
     from chalicelib.services.usage import record_usage
     from chalicelib.storage.invoices import InvoiceRepository
-    from chalicelib.storage.usage_writer import StorageBusy
 
     pinned_clock.now = datetime(2026, 11, 20, 12, tzinfo=UTC)
     now = pinned_clock.now
@@ -109,7 +109,7 @@ def test_finalize_racing_four_writers_counts_every_event_once_and_freezes_the_in
             try:
                 results = record_usage(usage_batch({"events": batch}), now, settings())
                 break
-            except StorageBusy:
+            except Busy:
                 continue
         else:
             raise AssertionError("the service stayed busy")

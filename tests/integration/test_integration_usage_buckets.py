@@ -65,12 +65,12 @@ def test_buckets_hold_exactly_the_accepted_events_under_races_resends_and_a_fina
                                                                                      store):
     from chalicelib.api.requests import usage_batch
     from chalicelib.config import settings
+    from chalicelib.domain.errors import Busy
     from chalicelib.domain.invoice import InvoiceStatus
     from chalicelib.domain.periods import parse_utc
     from chalicelib.services.invoices import InvoiceService
     from chalicelib.services.usage import record_usage
     from chalicelib.storage.invoices import InvoiceRepository
-    from chalicelib.storage.usage_writer import StorageBusy
 
     pinned_clock.now = now = datetime(2026, 11, 20, 12, tzinfo=UTC)
     batches = batches_for(org, random.Random(8))
@@ -96,7 +96,7 @@ def test_buckets_hold_exactly_the_accepted_events_under_races_resends_and_a_fina
             try:
                 results = record_usage(usage_batch({"events": batch}), now, settings())
                 break
-            except StorageBusy:
+            except Busy:
                 continue
         else:
             raise AssertionError("the service stayed busy")
