@@ -36,6 +36,7 @@ $(CHROMEDRIVER):
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	PYTHONPATH=. $(BIN)/lint-imports --no-cache
 
 test: lint
 	$(BIN)/pytest -q

@@ -18,22 +18,29 @@ from chalicelib.api.insight import usage_json, usage_query
 from chalicelib.api.openapi import openapi_document
 from chalicelib.api.requests import path_id, path_org, query_cursor, query_int, usage_batch
 from chalicelib.api.subscriptions import PlanCancelIn, PlanChangeIn, subscriptions_json
-from chalicelib.config import Settings, require_pepper, settings
+from chalicelib.config import Settings, settings
 from chalicelib.domain.credits import CreditReason
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.lines import LineKind
 from chalicelib.domain.periods import Period
 from chalicelib.observability import bind_lambda_context, logger, record_ingestion
 from chalicelib.queue import enqueue_sync
-from chalicelib.services.bootstrap import bind_storage
+from chalicelib.services.bootstrap import bind_storage, token_lookup
 from chalicelib.services.budgets import alert_history, alert_json, budget_status, require_budget, set_budget
 from chalicelib.services.canary import scheduled_checks
 from chalicelib.services.credits import CreditService
 from chalicelib.services.deliveries import process_deliveries
-from chalicelib.services.endpoints import delete_endpoint, enable_endpoint, register_endpoint, require_endpoint
+from chalicelib.services.endpoints import (
+    delete_endpoint,
+    delivery_log,
+    enable_endpoint,
+    list_endpoints,
+    register_endpoint,
+)
 from chalicelib.services.insight import usage_series
 from chalicelib.services.invoices import InvoiceService, InvoiceView
 from chalicelib.services.notifications import announce_delayed_syncs
+from chalicelib.services.orgs import require_profile, save_profile
 from chalicelib.services.reconcile import check_period, requeue_stale
 from chalicelib.services.reports import monthly_report
 from chalicelib.services.subscriptions import SubscriptionService
@@ -41,9 +48,6 @@ from chalicelib.services.sync_worker import QueueMessage, changes_needing_sync, 
 from chalicelib.services.table_changes import react_to_changes
 from chalicelib.services.usage import STATUSES, record_usage
 from chalicelib.services.webhooks import handle_webhook
-from chalicelib.storage.endpoints import DeliveryRepository, EndpointRepository
-from chalicelib.storage.orgs import OrgRepository
-from chalicelib.storage.tokens import TokenRepository
 from chalicelib.web import billing_asset, billing_page
 
 app = Chalice(app_name="usage-invoicing")
@@ -69,7 +73,7 @@ def lambda_context_in_logs(event: Any, get_response: Any) -> Any:
 
 
 def principal() -> Principal:
-    return authenticate(app.current_request.headers, TokenRepository(require_pepper(ready())), clock.now())
+    return authenticate(app.current_request.headers, token_lookup(ready()), clock.now())
 
 
 def body() -> Any:
@@ -84,13 +88,6 @@ def invoice_answer(view: InvoiceView) -> Any:
     return schemas.view_json(view)
 
 
-def profile_or_404(org: str) -> Any:
-    profile = OrgRepository().get(org)
-    if profile is None:
-        raise ApiError(404, "not_found", f"organisation {org!r} has no billing profile")
-    return profile
-
-
 @app.route("/v1/openapi.json", methods=["GET"], content_types=ANY_MEDIA)
 def openapi() -> dict[str, Any]:
     return openapi_document()
@@ -102,8 +99,8 @@ def put_org(org: str) -> Response:
     ready()
     principal().require(ADMIN)
     data = schemas.OrgIn.model_validate(body())
-    profile, created = OrgRepository().upsert(path_org(org), data.name, data.email, data.currency, clock.now(),
-                                              data.collection())
+    profile, created = save_profile(path_org(org), data.name, data.email, data.currency, clock.now(),
+                                    data.collection())
     return Response(schemas.org_json(profile), status_code=201 if created else 200)
 
 
@@ -112,7 +109,7 @@ def put_org(org: str) -> Response:
 def get_org(org: str) -> dict[str, Any]:
     ready()
     principal().require(org_read(org))
-    return schemas.org_json(profile_or_404(path_org(org)))
+    return schemas.org_json(require_profile(path_org(org)))
 
 
 @app.route("/v1/usage", methods=["POST"], content_types=ANY_MEDIA)
@@ -147,7 +144,7 @@ def list_invoices(org: str) -> dict[str, Any]:
 def upcoming_invoice(org: str) -> Any:
     ready()
     principal().require(org_read(org))
-    profile = profile_or_404(path_org(org))
+    profile = require_profile(path_org(org))
     view = InvoiceService().upcoming(org, profile.currency, clock.now())
     answer = invoice_answer(view)
     status = budget_status(org, view) if isinstance(answer, dict) else None  # the JSON answer shows the budget
@@ -215,7 +212,7 @@ def monthly_totals() -> dict[str, Any]:
 def get_subscriptions(org: str) -> dict[str, Any]:
     current = ready()
     principal().require(org_read(org))
-    profile = profile_or_404(path_org(org))
+    profile = require_profile(path_org(org))
     return subscriptions_json(org, SubscriptionService(current).timeline(org), profile.currency, clock.now())
 
 
@@ -224,7 +221,7 @@ def get_subscriptions(org: str) -> dict[str, Any]:
 def change_plan(org: str) -> Response:
     current = ready()
     principal().require(ADMIN)
-    profile, now = profile_or_404(path_org(org)), clock.now()  # no such org (404) before a bad body (422)
+    profile, now = require_profile(path_org(org)), clock.now()  # no such org (404) before a bad body (422)
     data = PlanChangeIn.model_validate(body())
     timeline, created = SubscriptionService(current).change(org, data.change_id, None, data.plan,
                                                             data.effective_at or now, now)
@@ -236,7 +233,7 @@ def change_plan(org: str) -> Response:
 def cancel_plan(org: str) -> Response:
     current = ready()
     principal().require(ADMIN)
-    profile, now = profile_or_404(path_org(org)), clock.now()
+    profile, now = require_profile(path_org(org)), clock.now()
     data = PlanCancelIn.model_validate(body())
     timeline, created = SubscriptionService(current).change(org, data.change_id, data.family, None,
                                                             data.effective_at or now, now)
@@ -248,7 +245,7 @@ def cancel_plan(org: str) -> Response:
 def grant_credit(org: str) -> Response:
     ready()
     principal().require(ADMIN)
-    profile, now = profile_or_404(path_org(org)), clock.now()
+    profile, now = require_profile(path_org(org)), clock.now()
     data = CreditGrantIn.model_validate(body())
     if data.expires_at is not None and data.expires_at <= now:
         raise ValidationFailed("expires_at is in the past")
@@ -262,7 +259,7 @@ def grant_credit(org: str) -> Response:
 def get_credits(org: str) -> dict[str, Any]:
     ready()
     principal().require(org_read(org))
-    profile = profile_or_404(path_org(org))
+    profile = require_profile(path_org(org))
     return statement_json(org, CreditService().statement(org), profile.currency)
 @app.route("/v1/orgs/{org}/usage", methods=["GET"])
 @with_errors
@@ -271,7 +268,7 @@ def usage_over_time(org: str) -> Any:
     principal().require(org_read(org))
     query = usage_query(app.current_request.query_params)
     as_csv = wants_csv(app.current_request.query_params, app.current_request.headers)
-    profile, now = profile_or_404(path_org(org)), clock.now()
+    profile, now = require_profile(path_org(org)), clock.now()
     series = usage_series(org, query.span, query.group_by, now)
     if as_csv:
         return csv_response(usage_csv(series, profile.currency), f"{org}-usage.csv")
@@ -377,7 +374,7 @@ def deliver_webhooks(event: Any) -> dict[str, Any]:
 def put_budget(org: str) -> dict[str, Any]:
     ready()
     principal().require(ADMIN)
-    profile = profile_or_404(path_org(org))
+    profile = require_profile(path_org(org))
     data = notify_schemas.BudgetIn.model_validate(body())
     budget = set_budget(org, data.amount_cents, profile.currency, [t.threshold() for t in data.thresholds],
                         clock.now())
@@ -407,7 +404,7 @@ def list_alerts(org: str) -> dict[str, Any]:
 def create_webhook_endpoint(org: str) -> Response:
     current = ready()
     principal().require(ADMIN)
-    profile_or_404(path_org(org))
+    require_profile(path_org(org))
     data = notify_schemas.WebhookEndpointIn.model_validate(body())
     endpoint, secret = register_endpoint(org, data.url, data.types(), clock.now(), current.local_stage)
     return Response(notify_schemas.endpoint_json(endpoint, secret), status_code=201)
@@ -418,7 +415,7 @@ def create_webhook_endpoint(org: str) -> Response:
 def list_webhook_endpoints(org: str) -> dict[str, Any]:
     ready()
     principal().require(org_read(org))
-    return {"endpoints": [notify_schemas.endpoint_json(e) for e in EndpointRepository().of_org(path_org(org))]}
+    return {"endpoints": [notify_schemas.endpoint_json(e) for e in list_endpoints(path_org(org))]}
 
 
 @app.route("/v1/orgs/{org}/webhook-endpoints/{endpoint_id}", methods=["DELETE"], content_types=ANY_MEDIA)
@@ -443,9 +440,8 @@ def enable_webhook_endpoint(org: str, endpoint_id: str) -> dict[str, Any]:
 def list_webhook_deliveries(org: str, endpoint_id: str) -> dict[str, Any]:
     ready()
     principal().require(org_read(org))
-    endpoint = require_endpoint(path_org(org), path_id(endpoint_id))
-    deliveries = DeliveryRepository().log(org, endpoint.id, query_int(app.current_request.query_params, "limit",
-                                                                        50, 1, 100))
+    limit = query_int(app.current_request.query_params, "limit", 50, 1, 100)
+    deliveries = delivery_log(path_org(org), path_id(endpoint_id), limit)
     return {"deliveries": [notify_schemas.delivery_json(d) for d in deliveries]}
 
 

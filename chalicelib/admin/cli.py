@@ -19,9 +19,10 @@ from rich.text import Text
 from ..api.auth import SCOPE, invalid_scopes
 from ..config import Settings, require_pepper
 from ..domain.errors import NotFound, ValidationFailed
+from ..domain.tokens import TokenInfo
 from ..oncall import render
 from ..oncall.runner import EXIT_OK, Answer, run
-from ..storage.tokens import TokenInfo, TokenRepository
+from ..storage.tokens import TokenRepository
 from .billing import add_commands
 
 DESCRIPTION = f"""Administration of the invoicing service: API tokens, subscriptions, prepaid credits.

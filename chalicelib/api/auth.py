@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ..domain.tokens import TokenLookup
 from ..services.usage import Rejection, UsageEvent
-from ..storage.tokens import TokenRepository
 from .errors import ApiError, forbidden, unauthorized
 
 ADMIN = "admin"
@@ -65,7 +65,7 @@ class Principal:
         raise forbidden()
 
 
-def authenticate(headers: Mapping[str, str], tokens: TokenRepository, now: datetime) -> Principal:
+def authenticate(headers: Mapping[str, str], tokens: TokenLookup, now: datetime) -> Principal:
     header = headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()

@@ -6,9 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from ..domain.credits import Grant
+from ..domain.credits import Grant, Statement
 from ..domain.periods import utc_iso
-from ..storage.credits import Statement
 from .schemas import Identifier, _Strict, money
 
 

@@ -12,9 +12,9 @@ from pydantic import ValidationError
 from pynamodb.exceptions import PynamoDBException
 
 from ..domain.errors import Busy, Conflict, DomainError, NotFound, ValidationFailed
+from ..domain.identifiers import UnsafeKeyPart
+from ..failures import describe, is_transient
 from ..observability import logger
-from ..storage.failures import describe, is_transient
-from ..storage.keys import UnsafeKeyPart
 
 
 class ApiError(Exception):

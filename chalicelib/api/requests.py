@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..domain.identifiers import SAFE_PART
 from ..services.usage import Rejection, UsageEvent
-from ..storage.keys import SAFE_PART
 from .errors import ApiError, validation_details
 from .schemas import UsageBatchIn, UsageEventIn
 

@@ -14,14 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ..domain.collection import MAX_DAYS_UNTIL_DUE, Collection, CollectionMethod
 from ..domain.errors import ValidationFailed
+from ..domain.identifiers import SAFE_PART
 from ..domain.invoice import Invoice
 from ..domain.lines import LATE_KINDS, LineItem, LineKind
 from ..domain.money import Money
+from ..domain.orgs import OrgProfile
 from ..domain.periods import utc_iso
 from ..safejson import UnreadableJson, loads
 from ..services.invoices import InvoiceView
-from ..storage.keys import SAFE_PART
-from ..storage.orgs import OrgProfile
 from .errors import ApiError
 from .fields import AttributeValue, DisplayText, Email, Quantity, Timestamp
 

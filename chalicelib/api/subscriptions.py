@@ -9,9 +9,8 @@ from pydantic import AwareDatetime, StringConstraints
 
 from ..domain.money import cents_from_dollars
 from ..domain.periods import Period, utc_iso
-from ..domain.plans import current_plans
+from ..domain.plans import Timeline, current_plans
 from ..domain.pricebook import plan_for
-from ..storage.subscriptions import Timeline
 from .schemas import Identifier, _Strict, money
 
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]

@@ -125,3 +125,12 @@ def allocate(grants: Iterable[Grant], period: Period, total_cents: int) -> list[
         used.append(Application(grant, amount))
         left -= amount
     return used
+
+
+@dataclass(frozen=True)
+class Statement:
+    """An org's credit: its balance, its grants and the ledger of movements."""
+
+    balance: Balance
+    grants: list[Grant]
+    entries: list[Entry]

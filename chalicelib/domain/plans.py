@@ -76,3 +76,16 @@ def segments(changes: Iterable[PlanChange]) -> list[Segment]:
 def current_plans(changes: Iterable[PlanChange], moment: datetime) -> dict[str, Segment]:
     """The plan each family holds at `moment`."""
     return {s.family: s for s in segments(changes) if s.start <= moment and (s.end is None or moment < s.end)}
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """An org's recorded plan changes; `version` goes up with each, `materialized` says what lines it wrote."""
+
+    org: str
+    changes: tuple[PlanChange, ...]
+    version: int
+    materialized: str | None
+
+    def change(self, change_id: str) -> PlanChange | None:
+        return next((c for c in self.changes if c.id == change_id), None)

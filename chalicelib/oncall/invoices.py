@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..domain.errors import NotFound
+from ..domain.identifiers import UnsafeKeyPart
 from ..domain.invoice import Invoice
 from ..storage.invoices import InvoiceRepository
-from ..storage.keys import UnsafeKeyPart
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from ..clock import now
-from ..config import Settings
+from ..config import Settings, require_pepper
+from ..domain.tokens import TokenLookup
 from ..storage.models import bind
 from ..storage.tokens import TokenRepository
 
@@ -15,6 +16,11 @@ DEV_USAGE_TOKEN_DEFAULT = "dev-usage-token"
 
 def bind_storage(settings: Settings) -> None:
     bind(settings.table_name, settings.dynamodb_endpoint, settings.region)
+
+
+def token_lookup(settings: Settings) -> TokenLookup:
+    """The token table, keyed by the pepper (refused when it is missing outside the local stage)."""
+    return TokenRepository(require_pepper(settings))
 
 
 def seed_dev_tokens(settings: Settings) -> None:

@@ -17,6 +17,7 @@ from ..domain.credits import (
     Application,
     CreditReason,
     Grant,
+    Statement,
     allocate,
     applied_line_id,
     carryover_grant_id,
@@ -27,7 +28,7 @@ from ..domain.errors import Conflict
 from ..domain.invoice import Invoice
 from ..domain.lines import LineItem, LineKind, totals
 from ..domain.periods import Period, utc_iso
-from ..storage.credits import CreditRepository, Statement
+from ..storage.credits import CreditRepository
 from ..storage.invoices import Write
 
 REASON_LABELS = {CreditReason.PROMOTION: "Promotional credit", CreditReason.PREPAYMENT: "Prepaid credit",

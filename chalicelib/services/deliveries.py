@@ -23,6 +23,7 @@ from .. import queue
 from ..config import Settings, settings
 from ..domain.endpoints import DeliveryStatus, WebhookEndpoint
 from ..domain.errors import ValidationFailed
+from ..domain.identifiers import UnsafeKeyPart
 from ..domain.notifications import EVENT_ID_HEADER, SIGNATURE_HEADER, CustomerEvent, EventType, retry_delay, sign
 from ..domain.periods import parse_utc, utc_iso
 from ..observability import flush_metrics, logger, metrics
@@ -117,7 +118,7 @@ def process_deliveries(messages: list[QueueMessage], now: datetime, current: Set
 def _deliver(message: QueueMessage, now: datetime, current: Settings) -> bool:
     try:
         job = DeliveryJob.parse(message.body)
-    except (ValueError, KeyError, TypeError, keys.UnsafeKeyPart):
+    except (ValueError, KeyError, TypeError, UnsafeKeyPart):
         queue.send_to(current.delivery_dlq_url, message.body, "malformed delivery message")
         return True
     log = DeliveryRepository()

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from ..domain.endpoints import (
     MAX_ENDPOINTS_PER_ORG,
+    Delivery,
     EndpointStatus,
     WebhookEndpoint,
     check_url_shape,
@@ -16,7 +17,7 @@ from ..domain.endpoints import (
 )
 from ..domain.errors import Conflict, NotFound, ValidationFailed
 from ..domain.notifications import SECRET_PREFIX, EventType
-from ..storage.endpoints import EndpointRepository
+from ..storage.endpoints import DeliveryRepository, EndpointRepository
 
 
 class UnsafeUrl(ValidationFailed):
@@ -76,3 +77,13 @@ def enable_endpoint(org: str, endpoint_id: str) -> WebhookEndpoint:
     """Turn a disabled endpoint back on; events from then on reach it (on-call can replay the gap)."""
     require_endpoint(org, endpoint_id)
     return EndpointRepository().enable(org, endpoint_id)
+
+
+def list_endpoints(org: str) -> list[WebhookEndpoint]:
+    return EndpointRepository().of_org(org)
+
+
+def delivery_log(org: str, endpoint_id: str, limit: int) -> list[Delivery]:
+    """The endpoint's most recent deliveries, newest first; 404 for an endpoint the org does not have."""
+    endpoint = require_endpoint(org, endpoint_id)
+    return DeliveryRepository().log(org, endpoint.id, limit)

@@ -19,12 +19,12 @@ from ..domain.errors import Conflict, InvoiceClosed, StaleRead, ValidationFailed
 from ..domain.invoice import Invoice, InvoiceStatus, invoice_id_for
 from ..domain.lines import LineItem
 from ..domain.periods import Period
-from ..domain.plans import PlanChange, segments
+from ..domain.plans import PlanChange, Timeline, segments
 from ..domain.pricebook import PRICE_BOOK, plan_for
 from ..domain.proration import charges_for
 from ..domain.recurring import recurring_lines
 from ..storage.invoices import InvoiceRepository, Write
-from ..storage.subscriptions import SubscriptionRepository, Timeline, materialized_mark
+from ..storage.subscriptions import SubscriptionRepository, materialized_mark
 from .routing import InvoiceRouter
 
 MAX_AHEAD = timedelta(days=366)  # how far ahead a change may be scheduled

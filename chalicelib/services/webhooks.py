@@ -17,6 +17,7 @@ import stripe
 from pynamodb.exceptions import PutError
 
 from ..domain.errors import DomainError, InvalidTransition
+from ..domain.identifiers import SAFE_PART, UnsafeKeyPart
 from ..observability import logger
 from ..safejson import UnreadableJson, loads
 from ..storage import keys
@@ -90,7 +91,7 @@ def _event(document: Any) -> StripeEvent:
     if not isinstance(document, dict):
         raise _refused("the event is not a JSON object")
     event_id, event_type, data = document.get("id"), document.get("type"), document.get("data")
-    if not isinstance(event_id, str) or not keys.SAFE_PART.fullmatch(event_id):
+    if not isinstance(event_id, str) or not SAFE_PART.fullmatch(event_id):
         raise _refused("the event id is missing or malformed")
     if not isinstance(event_type, str) or not _EVENT_TYPE.fullmatch(event_type):
         raise _refused("the event type is missing or malformed")
@@ -119,7 +120,7 @@ def _apply(event: StripeEvent, now: datetime) -> str:
     repo = InvoiceRepository()
     try:
         invoice = repo.get(org, invoice_id)
-    except keys.UnsafeKeyPart:
+    except UnsafeKeyPart:
         return "not_ours"
     if invoice is None:
         return "not_ours"

@@ -13,27 +13,19 @@ moves exactly when the invoice does, and a second finalize or void of the same i
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from ..domain.credits import Application, Balance, CreditReason, Entry, Grant, Movement, entry_id
+from ..domain.credits import Application, Balance, CreditReason, Entry, Grant, Movement, Statement, entry_id
 from ..domain.lines import LineItem
 from ..domain.periods import utc_iso
 from . import keys
 from .convert import record_from_line
 from .invoices import Write
 from .models import CreditBalanceItem, CreditEntryItem, CreditGrantItem
-
-
-@dataclass(frozen=True)
-class Statement:
-    balance: Balance
-    grants: list[Grant]
-    entries: list[Entry]
 
 
 def _grant(item: CreditGrantItem) -> Grant:

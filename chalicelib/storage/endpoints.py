@@ -10,8 +10,8 @@ from pynamodb.expressions.update import Action
 from ..domain.endpoints import Delivery, DeliveryStatus, EndpointStatus, WebhookEndpoint
 from ..domain.errors import Conflict
 from ..domain.notifications import EventType
+from ..failures import condition_failed
 from . import keys
-from .failures import condition_failed
 from .notice_models import DeliveryItem, EndpointItem
 
 DELIVERY_LOG_RETENTION = timedelta(days=35)

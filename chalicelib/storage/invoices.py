@@ -30,9 +30,9 @@ from ..domain.invoice import (
 )
 from ..domain.lines import LineItem, Totals
 from ..domain.periods import Period
+from ..failures import condition_failed, is_transient
 from . import keys
 from .convert import index_state, invoice_from_record, line_from_record, record_from_line
-from .failures import condition_failed, is_transient
 from .models import InvoiceItem, LineItemRecord, OrgItem, RollupItem
 
 Write = Callable[[TransactWrite], None]  # writes that join another write's transaction

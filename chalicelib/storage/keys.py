@@ -42,16 +42,13 @@ import hashlib
 import hmac
 import re
 
-SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+from ..domain.identifiers import SAFE_PART, UnsafeKeyPart
+
 ROLLUP_SHARDS = 8  # spreads month-end finalize writes over partitions; reads cost months × shards
 
 
-class UnsafeKeyPart(ValueError):
-    pass
-
-
 def safe(part: str) -> str:
-    if not SAFE_PART.fullmatch(part):  # not match: its `$` also matches before a trailing newline
+    if not SAFE_PART.fullmatch(part):
         raise UnsafeKeyPart(f"unsafe key part {part!r}")
     return part
 
@@ -165,13 +162,15 @@ def entry_sk(entry_id: str) -> str:
 
 def credit_expiry_gsi_sk(expires_at: str, org: str, grant_id: str) -> str:
     return f"{expires_at}#{safe(org)}#{safe(grant_id)}"
-_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-_DAY = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+
+
+_PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+_DAY = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])")
 
 
 def usage_pk(org: str, period: str) -> str:
     """The month the usage happened in (a late line's buckets sit in their own period, like its usage)."""
-    if not _PERIOD.match(period):
+    if not _PERIOD.fullmatch(period):
         raise UnsafeKeyPart(f"not a period {period!r}")
     return f"USAGE#{safe(org)}#{period}"
 
@@ -180,7 +179,7 @@ USAGE_DAY_SK_PREFIX = "DAY#"
 
 
 def usage_day_sk(day: str, invoice_id: str, line_id: str) -> str:
-    if not _DAY.match(day):
+    if not _DAY.fullmatch(day):
         raise UnsafeKeyPart(f"not a day {day!r}")
     return f"{USAGE_DAY_SK_PREFIX}{day}#{safe(invoice_id)}#{safe(line_id)}"
 LINE_SK_PREFIX = "LINE#"

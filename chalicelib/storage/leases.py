@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 
 from pynamodb.exceptions import DeleteError, PutError
 
+from ..failures import condition_failed
 from . import keys
-from .failures import condition_failed
 from .models import LeaseItem
 
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 from pynamodb.exceptions import PutError
 
 from ..domain.notifications import CustomerEvent, EventType
+from ..failures import condition_failed
 from . import keys
-from .failures import condition_failed
 from .notice_models import NoticeItem
 
 # Long enough for every retry of every delivery (about 3 days) and a DLQ replay after a fortnight.

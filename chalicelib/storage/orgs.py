@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from pynamodb.exceptions import PutError, UpdateError
@@ -10,21 +9,9 @@ from pynamodb.expressions.update import Action
 
 from ..domain.collection import DEFAULT_COLLECTION, Collection, CollectionMethod
 from ..domain.errors import Conflict
+from ..domain.orgs import OrgProfile
 from . import keys
 from .models import OrgItem
-
-
-@dataclass(frozen=True)
-class OrgProfile:
-    org: str
-    name: str
-    email: str
-    currency: str
-    created_at: datetime
-    updated_at: datetime
-    version: int
-    stripe_customer_id: str | None = None
-    collection: Collection = DEFAULT_COLLECTION
 
 
 def _collection(item: OrgItem) -> Collection:

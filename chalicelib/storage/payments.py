@@ -8,8 +8,8 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 
 from ..domain.invoice import Invoice, PaymentStatus
+from ..failures import condition_failed
 from . import keys
-from .failures import condition_failed
 from .models import InvoiceItem
 
 # Once paid, only a void can change the payment status: Stripe neither orders its events nor stops

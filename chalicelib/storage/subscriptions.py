@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
@@ -23,26 +22,15 @@ from ..domain.errors import InvoiceClosed, StaleRead
 from ..domain.invoice import InvoiceStatus
 from ..domain.lines import LineItem
 from ..domain.periods import Period, parse_utc, utc_iso
-from ..domain.plans import PlanChange
+from ..domain.plans import PlanChange, Timeline
 from ..domain.proration import RECURRING_LINE_PREFIX
+from ..failures import condition_failed
 from . import keys
 from .convert import line_from_record, record_from_line
-from .failures import condition_failed
 from .invoices import Write
 from .models import InvoiceItem, LineItemRecord, SubscriptionsItem
 
 MAX_LINE_WRITES = 98  # plus the two condition checks: DynamoDB's 100 actions per transaction
-
-
-@dataclass(frozen=True)
-class Timeline:
-    org: str
-    changes: tuple[PlanChange, ...]
-    version: int
-    materialized: str | None
-
-    def change(self, change_id: str) -> PlanChange | None:
-        return next((c for c in self.changes if c.id == change_id), None)
 
 
 def materialized_mark(version: int, period: Period) -> str:

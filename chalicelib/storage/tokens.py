@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pynamodb.exceptions import PutError, UpdateError
 
+from ..domain.tokens import TokenInfo
+from ..failures import condition_failed
 from . import keys
-from .failures import condition_failed
 from .models import TokenItem
 
 TOKEN_PREFIX = "ivk_"  # lets secret scanners and people recognise one
@@ -23,25 +23,11 @@ TOKEN_PREFIX = "ivk_"  # lets secret scanners and people recognise one
 LAST_USE_RESOLUTION = timedelta(minutes=15)
 
 
-@dataclass(frozen=True)
-class TokenInfo:
-    token_id: str
-    label: str
-    scopes: frozenset[str]
-    created_at: datetime
-    valid_until: datetime | None
-    last_used_at: datetime | None
-
-    def expired(self, now: datetime) -> bool:
-        return self.valid_until is not None and now >= self.valid_until
-
-
 def _info(item: TokenItem) -> TokenInfo:
     return TokenInfo(
         token_id=keys.token_id(item.pk.removeprefix("TOKEN#")), label=item.name, scopes=frozenset(item.scopes),
         created_at=item.created_at, valid_until=item.valid_until, last_used_at=item.last_used_at,
     )
-
 
 
 def _item(pk: str, label: str, scopes: set[str], now: datetime, valid_until: datetime | None) -> TokenItem:

@@ -30,9 +30,9 @@ from ..domain.errors import Busy
 from ..domain.invoice import InvoiceStatus
 from ..domain.lines import LineKind
 from ..domain.pricebook import Quote
+from ..failures import TRANSIENT_REASONS, describe, is_transient
 from ..observability import logger
 from . import buckets, keys
-from .failures import TRANSIENT_REASONS, describe, is_transient
 from .lanes import lanes, run_lanes
 from .line_writes import LineSum, Span, add_line_write, aggregate, stored_spans
 from .models import EventRecord, InvoiceItem, LineItemRecord

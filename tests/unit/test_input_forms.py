@@ -13,6 +13,7 @@ from chalicelib.api.errors import ApiError
 from chalicelib.api.requests import path_id, path_org, query_cursor, query_int
 from chalicelib.api.schemas import OrgIn, UsageEventIn, decimal_text
 from chalicelib.domain.errors import ValidationFailed
+from chalicelib.domain.identifiers import UnsafeKeyPart
 from chalicelib.domain.periods import Period, parse_rfc3339
 from chalicelib.domain.pricebook import quote
 from chalicelib.safejson import MAX_DEPTH, UnreadableJson, loads, too_deep
@@ -38,7 +39,7 @@ def test_a_path_or_key_part_with_a_trailing_character_is_refused(suffix):
         path_org("acme" + suffix)
     with pytest.raises(ApiError):
         path_id("inv_202611" + suffix)
-    with pytest.raises(keys.UnsafeKeyPart):
+    with pytest.raises(UnsafeKeyPart):
         keys.safe("evt-1" + suffix)
 
 

@@ -12,8 +12,8 @@ from chalicelib.api.fallbacks import served_routes
 from chalicelib.api.openapi import openapi_document
 from chalicelib.api.schemas import invoice_json, org_json
 from chalicelib.domain.invoice import Invoice, InvoiceStatus
+from chalicelib.domain.orgs import OrgProfile
 from chalicelib.domain.periods import Period
-from chalicelib.storage.orgs import OrgProfile
 
 NOW = datetime(2026, 11, 3, 12, 30, tzinfo=UTC)
 

@@ -10,8 +10,8 @@ from pynamodb.exceptions import CancellationReason, GetError, TransactWriteError
 
 from chalicelib.api.errors import with_errors
 from chalicelib.domain.errors import Busy
+from chalicelib.failures import is_transient
 from chalicelib.storage import usage_writer
-from chalicelib.storage.failures import is_transient
 
 
 def client_error(code: str) -> ClientError:
