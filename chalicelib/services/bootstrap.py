@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from ..clock import now
-from ..config import Settings, require_pepper
+from ..config import Settings, require_pepper, settings
 from ..domain.tokens import TokenLookup
 from ..storage.models import bind
 from ..storage.tokens import TokenRepository
@@ -14,8 +14,20 @@ DEV_ADMIN_TOKEN_DEFAULT = "dev-admin-token"
 DEV_USAGE_TOKEN_DEFAULT = "dev-usage-token"
 
 
+_bound: list[Settings] = []
+
+
 def bind_storage(settings: Settings) -> None:
     bind(settings.table_name, settings.dynamodb_endpoint, settings.region)
+
+
+def ready() -> Settings:
+    """The settings, with the table bound to them once per process (Lambda cold start, local server)."""
+    current = settings()
+    if not _bound or _bound[0] is not current:  # settings were re-read (local stack, tests): bind again
+        bind_storage(current)
+        _bound[:] = [current]
+    return current
 
 
 def token_lookup(settings: Settings) -> TokenLookup:

@@ -11,9 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from .. import queue
 from .budgets import Change, evaluate_changes
 from .deliveries import enqueue_jobs, jobs_for_changes
 from .notifications import events_from_changes, publish_all
+from .sync_worker import changes_needing_sync
 
 
 @dataclass(frozen=True)
@@ -30,3 +32,10 @@ def react_to_changes(changes: Iterable[Change], now: datetime) -> Reactions:
     jobs = jobs_for_changes(batch)  # events stored above arrive in a later batch, as their own INSERTs
     enqueue_jobs(jobs)
     return Reactions(stored, len(alerts), len(jobs))
+
+
+def on_table_changes(changes: Iterable[Change], now: datetime) -> Reactions:
+    """One stream batch: finalized invoices to the sync queue, then the customer-facing reactions."""
+    batch = list(changes)
+    queue.enqueue_sync(changes_needing_sync(batch))
+    return react_to_changes(batch, now)

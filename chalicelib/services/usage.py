@@ -59,6 +59,11 @@ class EventResult:
 STATUSES = ("accepted", "duplicate", "conflict", "rejected")
 
 
+def count_by_status(results: list[EventResult]) -> dict[str, int]:
+    """How many events got each answer; every status appears, with 0 when none did."""
+    return {status: sum(r.status == status for r in results) for status in STATUSES}
+
+
 def content_digest(event: UsageEvent) -> str:
     """The event's fingerprint over one canonical form of each field: 5 and 5.000 are the same quantity,
     and the same instant in another offset is the same timestamp."""

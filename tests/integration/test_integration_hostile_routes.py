@@ -88,12 +88,12 @@ def test_a_read_ignores_the_media_type_it_was_not_sent_a_body_in(api, hostile, c
 
 
 def test_an_unexpected_failure_is_a_500_in_the_envelope_without_its_details(api, hostile, monkeypatch):
-    import app as application
+    from chalicelib.api import routes_billing
 
     def broken(*args: Any) -> Any:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(application, "monthly_report", broken)
+    monkeypatch.setattr(routes_billing, "monthly_report", broken)
     response = api.http.get("/v1/reports/monthly-totals?from=2026-01&to=2026-02",
                             headers=headers(hostile.tokens["admin"]))
     assert response.status_code == 500

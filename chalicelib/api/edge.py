@@ -1,0 +1,31 @@
+"""What every route needs: the media-type rule, the caller, the JSON body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import Request
+
+from .. import clock
+from ..services.bootstrap import ready, token_lookup
+from . import schemas
+from .auth import Principal, authenticate
+
+# Chalice would answer other media types itself, outside our error envelope: accept all, check in
+# json_body() (reads take no body, so they ignore the media type).
+ANY_MEDIA = ["*/*"]
+
+
+def caller(request: Request) -> Principal:
+    return authenticate(request.headers, token_lookup(ready()), clock.now())
+
+
+def json_body(request: Request) -> Any:
+    schemas.require_json(request.headers.get("content-type", ""))
+    return schemas.parse_json(raw_body(request))
+
+
+def raw_body(request: Request) -> bytes:
+    """The body as sent (Chalice types it str or bytes; it is bytes for every request with a body)."""
+    raw = request.raw_body
+    return raw.encode() if isinstance(raw, str) else raw

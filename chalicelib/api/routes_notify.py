@@ -1,0 +1,114 @@
+"""Routes: Budgets, spend alerts, customers' webhook endpoints, and Stripe's webhook."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from chalice.app import Blueprint, Response
+
+from .. import clock
+from ..services.bootstrap import ready
+from ..services.budgets import alert_history, alert_json, require_budget, set_budget
+from ..services.endpoints import (
+    delete_endpoint,
+    delivery_log,
+    enable_endpoint,
+    list_endpoints,
+    register_endpoint,
+)
+from ..services.orgs import require_profile
+from ..services.webhooks import handle_webhook
+from . import notify_schemas, schemas
+from .auth import ADMIN, org_read
+from .edge import ANY_MEDIA, caller, json_body, raw_body
+from .errors import with_errors
+from .requests import path_id, path_org, query_int
+
+routes = Blueprint(__name__)
+
+
+@routes.route("/v1/stripe/webhook", methods=["POST"], content_types=ANY_MEDIA)
+@with_errors
+def stripe_webhook() -> dict[str, Any]:
+    current = ready()
+    request = routes.current_request
+    outcome = handle_webhook(schemas.capped(raw_body(request)), request.headers.get("stripe-signature", ""),
+                             current.stripe_webhook_secret, clock.now())
+    return {"received": True, "outcome": outcome}
+
+
+@routes.route("/v1/orgs/{org}/budget", methods=["PUT"], content_types=ANY_MEDIA)
+@with_errors
+def put_budget(org: str) -> dict[str, Any]:
+    ready()
+    caller(routes.current_request).require(ADMIN)
+    profile = require_profile(path_org(org))
+    data = notify_schemas.BudgetIn.model_validate(json_body(routes.current_request))
+    budget = set_budget(org, data.amount_cents, profile.currency, [t.threshold() for t in data.thresholds],
+                        clock.now())
+    return notify_schemas.budget_json(budget)
+
+
+@routes.route("/v1/orgs/{org}/budget", methods=["GET"], content_types=ANY_MEDIA)
+@with_errors
+def get_budget(org: str) -> dict[str, Any]:
+    ready()
+    caller(routes.current_request).require(org_read(org))
+    return notify_schemas.budget_json(require_budget(path_org(org)))
+
+
+@routes.route("/v1/orgs/{org}/alerts", methods=["GET"], content_types=ANY_MEDIA)
+@with_errors
+def list_alerts(org: str) -> dict[str, Any]:
+    ready()
+    caller(routes.current_request).require(org_read(org))
+    params: Mapping[str, str] = routes.current_request.query_params or {}
+    alerts, cursor = alert_history(path_org(org), query_int(params, "limit", 20, 1, 100), params.get("cursor"))
+    return {"alerts": [alert_json(a) for a in alerts], "next_cursor": cursor}
+
+
+@routes.route("/v1/orgs/{org}/webhook-endpoints", methods=["POST"], content_types=ANY_MEDIA)
+@with_errors
+def create_webhook_endpoint(org: str) -> Response:
+    current = ready()
+    caller(routes.current_request).require(ADMIN)
+    require_profile(path_org(org))
+    data = notify_schemas.WebhookEndpointIn.model_validate(json_body(routes.current_request))
+    endpoint, secret = register_endpoint(org, data.url, data.types(), clock.now(), current.local_stage)
+    return Response(notify_schemas.endpoint_json(endpoint, secret), status_code=201)
+
+
+@routes.route("/v1/orgs/{org}/webhook-endpoints", methods=["GET"], content_types=ANY_MEDIA)
+@with_errors
+def list_webhook_endpoints(org: str) -> dict[str, Any]:
+    ready()
+    caller(routes.current_request).require(org_read(org))
+    return {"endpoints": [notify_schemas.endpoint_json(e) for e in list_endpoints(path_org(org))]}
+
+
+@routes.route("/v1/orgs/{org}/webhook-endpoints/{endpoint_id}", methods=["DELETE"], content_types=ANY_MEDIA)
+@with_errors
+def delete_webhook_endpoint(org: str, endpoint_id: str) -> dict[str, Any]:
+    ready()
+    caller(routes.current_request).require(ADMIN)
+    delete_endpoint(path_org(org), path_id(endpoint_id), clock.now())
+    return {"id": endpoint_id, "deleted": True}
+
+
+@routes.route("/v1/orgs/{org}/webhook-endpoints/{endpoint_id}/enable", methods=["POST"], content_types=ANY_MEDIA)
+@with_errors
+def enable_webhook_endpoint(org: str, endpoint_id: str) -> dict[str, Any]:
+    ready()
+    caller(routes.current_request).require(ADMIN)
+    return notify_schemas.endpoint_json(enable_endpoint(path_org(org), path_id(endpoint_id)))
+
+
+@routes.route("/v1/orgs/{org}/webhook-endpoints/{endpoint_id}/deliveries", methods=["GET"], content_types=ANY_MEDIA)
+@with_errors
+def list_webhook_deliveries(org: str, endpoint_id: str) -> dict[str, Any]:
+    ready()
+    caller(routes.current_request).require(org_read(org))
+    limit = query_int(routes.current_request.query_params, "limit", 50, 1, 100)
+    deliveries = delivery_log(path_org(org), path_id(endpoint_id), limit)
+    return {"deliveries": [notify_schemas.delivery_json(d) for d in deliveries]}
