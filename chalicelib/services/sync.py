@@ -149,7 +149,7 @@ class InvoiceSync:
         elif found.status == "draft":
             existing = self.gateway.line_keys(found.id)
         if not invoice.sync.stripe_invoice_id:
-            self.invoices.update_fields(invoice, stripe_invoice_id=found.id)
+            self.invoices.record_stripe_invoice(invoice, found.id)
             self.checkpoint("after_store_invoice_id")
         if found.status == "draft":
             wanted = stripe_lines(invoice, self.invoices.lines(invoice.org, invoice.id))

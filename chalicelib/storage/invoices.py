@@ -317,10 +317,10 @@ class InvoiceRepository:
             InvoiceItem.gsi1pk.set(keys.state_gsi_pk(index_state(invoice.status, SyncState.PENDING))),
         ], condition=InvoiceItem.status == invoice.status.value)
 
-    def update_fields(self, invoice: Invoice, **fields: object) -> None:
-        """Unconditional field update for bookkeeping that carries no status (sync details)."""
+    def record_stripe_invoice(self, invoice: Invoice, stripe_invoice_id: str) -> None:
+        """Remember which Stripe invoice is ours, as soon as it exists (before its lines are sent)."""
         record = InvoiceItem(keys.org_pk(invoice.org), keys.invoice_sk(invoice.id))
-        actions = [getattr(InvoiceItem, name).set(value) for name, value in fields.items()]
+        actions: list[Action] = [InvoiceItem.stripe_invoice_id.set(stripe_invoice_id)]
         try:
             record.update(actions=actions, condition=InvoiceItem.pk.exists())
         except (UpdateError, PutError) as error:

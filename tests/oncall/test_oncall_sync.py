@@ -94,8 +94,8 @@ def test_reconcile_reports_matched_mismatched_and_unchecked_invoices_of_the_peri
         assert syncer.sync(invoice.org, invoice.id, NOW) is SyncResult.SYNCED
     assert matched.total_cents != differs.total_cents
     # Our copy of `differs` now names `matched`'s Stripe invoice, whose total is not ours.
-    repo.update_fields(differs, stripe_invoice_id=stored(matched.org, matched.id).sync.stripe_invoice_id)
-    repo.update_fields(vanished, stripe_invoice_id="in_000000000000000000000000")
+    repo.record_stripe_invoice(differs, stored(matched.org, matched.id).sync.stripe_invoice_id)
+    repo.record_stripe_invoice(vanished, "in_000000000000000000000000")
     set_env(STRIPE_API_BASE=stripe_url, STRIPE_MAX_NETWORK_RETRIES="0")
 
     code, report = cli("reconcile", str(matched.period))

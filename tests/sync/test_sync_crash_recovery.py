@@ -170,7 +170,7 @@ def test_a_failed_table_write_of_the_sync_is_finished_by_redelivery(write, apply
 
     owner, name = {
         "store_customer": (OrgRepository, "set_stripe_customer"),
-        "store_invoice_id": (InvoiceRepository, "update_fields"),
+        "store_invoice_id": (InvoiceRepository, "record_stripe_invoice"),
         "mark_synced": (InvoiceRepository, "record_sync"),
     }[write]
     with monkeypatch.context() as patched:
