@@ -13,6 +13,7 @@ Production sets none of the endpoint variables; boto3 then talks to AWS.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 from collections.abc import Iterator, Mapping
@@ -23,27 +24,29 @@ __all__ = [
     "DEFAULT_ADMIN_TOKEN",
     "DEFAULT_REGION",
     "DEFAULT_USAGE_TOKEN",
+    "PROJECT_ROOT",
     "LOCAL_STAGE",
     "LOCAL_STRIPE_API_KEY",
     "LOCAL_TOKEN_PEPPER",
     "LOCAL_WEBHOOK_SECRET",
     "applied_environment",
     "apply_environment",
+    "chalice_config_environment",
     "local_environment",
+    "merge_chalice_environment",
     "restore_environment",
     "shell_exports",
     "write_env_file",
 ]
 
-DEFAULT_REGION = "us-east-1"
+from devstack.dev_tokens import DEFAULT_ADMIN_TOKEN, DEFAULT_USAGE_TOKEN
+from devstack.local_aws import DEFAULT_REGION
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_STAGE = "local"
 LOCAL_STRIPE_API_KEY = "sk_test_local"
 LOCAL_WEBHOOK_SECRET = "whsec_local_devstack_webhook_secret"
 LOCAL_TOKEN_PEPPER = "local-pepper"
-# The same defaults as chalicelib.services.bootstrap (not imported: this module
-# must stay importable without the application's dependencies).
-DEFAULT_ADMIN_TOKEN = "dev-admin-token"
-DEFAULT_USAGE_TOKEN = "dev-usage-token"
 
 
 def local_environment(
@@ -106,6 +109,34 @@ def local_environment(
     if extra:
         env.update({key: str(value) for key, value in extra.items()})
     return env
+
+
+def chalice_config_environment(stage: str, project_root: Path = PROJECT_ROOT) -> dict[str, str]:
+    """What ``chalice local --stage <stage>`` writes over the process environment.
+
+    chalice 1.34 (cli/factory.py ``load_chalice_app``) updates ``os.environ`` with
+    the merged ``environment_variables``: top level, then ``stages.<stage>``. A stage
+    without its own section (``local``) gets only the top-level ones.
+    """
+    path = project_root / ".chalice" / "config.json"
+    if not path.exists():
+        return {}
+    config = json.loads(path.read_text())
+    merged = dict(config.get("environment_variables") or {})
+    merged.update(((config.get("stages") or {}).get(stage) or {}).get("environment_variables") or {})
+    return {name: str(value) for name, value in merged.items()}
+
+
+def merge_chalice_environment(env: dict[str, str], stage: str) -> list[str]:
+    """Make `env` agree with what `chalice local --stage <stage>` will force on the API; returns a note for
+    each value it replaced, so the API, the event runner and ``.devstack/run/env`` see the same settings."""
+    notes = []
+    forced = chalice_config_environment(stage)
+    for name, value in sorted(forced.items()):
+        if name in env and env[name] != value:
+            notes.append(f"{name}={value!r} from .chalice/config.json (stage {stage}) replaces {env[name]!r}")
+    env.update(forced)
+    return notes
 
 
 def shell_exports(env: Mapping[str, str]) -> str:

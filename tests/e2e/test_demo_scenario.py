@@ -4,9 +4,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # the whole local stack, as `make demo` runs it
 def test_demo_scenario_reconciles_every_invoice():
     result = subprocess.run([sys.executable, "-m", "devstack.demo", "--samples", "12"], cwd=ROOT,
                             capture_output=True, text=True, timeout=600)

@@ -8,76 +8,13 @@ that the merged SAM template passes cfn-lint.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from infra_support import MERGE_TEMPLATE, ROOT, run_cfn_lint, venv_tool
+from infra_support import MERGE_TEMPLATE, QUEUE_DECORATORS, ROOT, Packaged, PackagedTemplates
 
-from devstack.resources import load_template
-
-STREAM_PLACEHOLDER = "arn:aws:dynamodb:us-east-1:123456789012:table/placeholder/stream/2024-01-01T00:00:00.000"
-QUEUE_ARN_PLACEHOLDER = "arn:aws:sqs:us-east-1:123456789012:placeholder-sync"
-
-# The two ways app.py may name the queue: chalice emits {"Fn::Sub": ...} for a
-# queue name and a plain string for an ARN.
-QUEUE_DECORATORS = {
-    "queue-name": 'queue="placeholder-sync"',
-    "queue-arn": f'queue_arn="{QUEUE_ARN_PLACEHOLDER}"',
-}
-
-FIXTURE_APP = """\
-from chalice import Chalice, Cron, Rate
-
-app = Chalice(app_name="usage-invoicing")
-
-
-@app.route("/health")
-def health():
-    return {{"ok": True}}
-
-
-@app.on_dynamodb_record(stream_arn="{stream}", batch_size=100)
-def handle_table_changes(event):
-    return None
-
-
-@app.on_sqs_message({queue}, batch_size=10)
-def sync_invoices(event):
-    return None
-
-
-@app.schedule(Cron(5, "*", "*", "*", "?", "*"))
-def finalize_month(event):
-    return None
-
-
-@app.schedule(Rate(1, unit=Rate.HOURS))
-def reconcile(event):
-    return None
-"""
-
-FIXTURE_CONFIG = {
-    "version": "2.0",
-    "app_name": "usage-invoicing",
-    "automatic_layer": False,
-    "environment_variables": {"LOG_LEVEL": "INFO"},
-    "lambda_timeout": 30,
-    "stages": {
-        "dev": {
-            "api_gateway_stage": "api",
-            # Values the merge template must win over.
-            "environment_variables": {
-                "TABLE_NAME": "from-config",
-                "STRIPE_API_KEY_PARAM": "/from/config",
-            },
-        }
-    },
-}
+from devstack.template import load_template
 
 FUNCTIONS = {
     "handle_table_changes": "HandleTableChanges",
@@ -102,72 +39,9 @@ STACK_PARAMETERS = {
 }
 
 
-def _package_env() -> dict[str, str]:
-    env = dict(os.environ)
-    # chalice needs a region to build the template; it makes no AWS calls.
-    env.update(
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_ACCESS_KEY_ID="test",
-        AWS_SECRET_ACCESS_KEY="test",
-        AWS_EC2_METADATA_DISABLED="true",
-    )
-    env.pop("AWS_PROFILE", None)
-    return env
-
-
-def _make_app(directory: Path, queue_decorator: str) -> Path:
-    (directory / ".chalice").mkdir(parents=True)
-    (directory / ".chalice" / "config.json").write_text(json.dumps(FIXTURE_CONFIG, indent=2))
-    (directory / "app.py").write_text(FIXTURE_APP.format(stream=STREAM_PLACEHOLDER, queue=queue_decorator))
-    (directory / "requirements.txt").write_text("")
-    return directory
-
-
-def _package(app_dir: Path, out_dir: Path, merge_template: Path | None) -> subprocess.CompletedProcess[str]:
-    command = [venv_tool("chalice"), "package", "--stage", "dev"]
-    if merge_template is not None:
-        command += ["--merge-template", str(merge_template)]
-    command.append(str(out_dir))
-    return subprocess.run(
-        command,
-        cwd=app_dir,
-        env=_package_env(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-class Packaged:
-    def __init__(self, plain: dict[str, Any], merged: dict[str, Any], merged_path: Path) -> None:
-        self.plain = plain
-        self.merged = merged
-        self.merged_path = merged_path
-
-    def resource(self, logical_id: str) -> dict[str, Any]:
-        resource: dict[str, Any] = self.merged["Resources"][logical_id]
-        return resource
-
-
-@pytest.fixture(scope="module", params=sorted(QUEUE_DECORATORS))
-def packaged(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Packaged]:
-    base = tmp_path_factory.mktemp(f"chalice-{request.param}")
-    app_dir = _make_app(base / "app", QUEUE_DECORATORS[request.param])
-
-    plain = _package(app_dir, base / "plain", None)
-    assert plain.returncode == 0, plain.stdout + plain.stderr
-    merged = _package(app_dir, base / "merged", MERGE_TEMPLATE)
-    assert merged.returncode == 0, merged.stdout + merged.stderr
-
-    # A YAML merge template switches chalice to sam.yaml output.
-    assert not (base / "merged" / "sam.json").exists()
-    merged_path = base / "merged" / "sam.yaml"
-    yield Packaged(
-        plain=json.loads((base / "plain" / "sam.json").read_text()),
-        merged=yaml.safe_load(merged_path.read_text()),
-        merged_path=merged_path,
-    )
+@pytest.fixture(params=sorted(QUEUE_DECORATORS))
+def packaged(request: pytest.FixtureRequest, packaged_templates: PackagedTemplates) -> Packaged:
+    return packaged_templates.fixture[request.param]
 
 
 @pytest.fixture(scope="module")
@@ -211,9 +85,8 @@ def test_every_partial_entry_has_a_chalice_counterpart(packaged: Packaged, merge
         assert "Type" in resource
 
 
-def test_merged_template_passes_cfn_lint(packaged: Packaged) -> None:
-    result = run_cfn_lint(packaged.merged_path)
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_merged_template_passes_cfn_lint(packaged: Packaged, packaged_templates: PackagedTemplates) -> None:
+    assert packaged_templates.lint_problems(packaged.merged_path) == []
 
 
 def test_merge_leaves_no_combined_intrinsics_or_yaml_aliases(packaged: Packaged) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 import pytest
 from reliability_support import report, running_stack
-from shared_support import wait_for
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.slow  # about a minute, still part of `make test`
 

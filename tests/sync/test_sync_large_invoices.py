@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from shared_support import dies_at
+from support.crashes import dies_at
 from sync_support import (
     ProcessDied,
     assert_one_exact_copy,
