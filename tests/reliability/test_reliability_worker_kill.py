@@ -18,13 +18,14 @@ from typing import Any
 import boto3
 import pytest
 from reliability_support import report, running_stack
+from support.scale import sized
 from support.waiting import wait_for
 
-pytestmark = pytest.mark.slow  # about a minute, still part of `make test`
+pytestmark = pytest.mark.slow  # about a minute at full size (`make reliability`); less in `make test`
 
-INVOICES = 12
+INVOICES = sized(reduced=8, full=12)
 LINES = 3
-KILLS = 3
+KILLS = sized(reduced=2, full=3)
 LEASE_SECONDS = 5  # the killed workers' leases; production's 2 minutes would only make the test wait
 VISIBILITY_SECONDS = 6  # a killed worker's messages come back after this
 SLOW_MS = 3_000  # add_lines and finalize: long enough to kill a worker while it waits on Stripe
