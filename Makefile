@@ -30,8 +30,10 @@ lint: install
 	$(BIN)/mypy
 
 # Lint, types and every test layer; the reliability suite at its reduced scale (see README, "Tests").
+# Two workers by default (this machine has 2 cores); each starts its own servers.
+TEST_WORKERS ?= 2
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 # The inner loop: no test that starts a process or a server.
 test-fast: install

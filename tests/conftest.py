@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["support.environment", "support.servers", "support.marks"]
+pytest_plugins = ["support.environment", "support.servers", "support.marks", "support.scheduling"]
 
 ADMIN_TOKEN = "test-admin-token"
 USAGE_TOKEN = "test-usage-token"

@@ -1,8 +1,9 @@
-"""infra/chalice-merge.yaml merged by `chalice package --merge-template`.
+"""infra/chalice-merge.yaml merged by `chalice package --merge-template`, and `make package`.
 
-The real app.py is packaged by the Makefile; here a fixture app with the same
-handler names proves the mechanism: chalice's logical ids, the deep merge, and
-that the merged SAM template passes cfn-lint.
+A fixture app with the real app's handler names proves the mechanism: chalice's
+logical ids, the deep merge, and that the merged SAM template passes cfn-lint.
+`make package` on the real app then writes both deployable templates, linted.
+Every test here reads the one packaging and linting of the test session.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from infra_support import MERGE_TEMPLATE, QUEUE_DECORATORS, ROOT, Packaged, PackagedTemplates
+from infra_support import MERGE_TEMPLATE, QUEUE_DECORATORS, RESOURCES_TEMPLATE, ROOT, Packaged, PackagedTemplates
 
 from devstack.template import load_template
 
@@ -251,3 +252,15 @@ def test_sam_transform_produces_the_event_source_mappings(packaged: Packaged, mo
     stream = mappings["HandleTableChangesHandleTableChangesDynamodbEventSource"]
     assert stream["BisectBatchOnFunctionError"] is True
     assert stream["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["StreamFailureQueue", "Arn"]}
+
+
+def test_package_writes_linted_templates_with_partial_batch_failures(packaged_templates: PackagedTemplates) -> None:
+    resources_path, sam_path = packaged_templates.app
+    assert resources_path.read_text() == RESOURCES_TEMPLATE.read_text()
+    assert packaged_templates.lint_problems(resources_path) == []
+    assert packaged_templates.lint_problems(sam_path) == []
+    resources = load_template(sam_path)["Resources"]
+    sqs_events = resources["SyncInvoices"]["Properties"]["Events"]["SyncInvoicesSqsEventSource"]["Properties"]
+    assert sqs_events["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    stream = resources["HandleTableChanges"]["Properties"]["Events"]["HandleTableChangesDynamodbEventSource"]
+    assert stream["Properties"]["BisectBatchOnFunctionError"] is True
