@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from devstack import local_aws
-from devstack.lambda_events import LambdaContext
+from devstack.lambda_events import Function, LambdaContext
 from devstack.sqs_source import SqsSource
 from devstack.stream_source import FailedStreamBatch, StreamOptions, StreamSource
 
@@ -127,17 +127,19 @@ class EventRunner:
         self._sqs_client: Any = None
         self.stats: collections.Counter[str] = collections.Counter()
 
-        def context(function_name: str, timeout_s: float) -> Callable[[], LambdaContext]:
-            return lambda: LambdaContext(function_name, timeout_s=timeout_s, memory_limit_in_mb=memory_limit_in_mb,
-                                         region=self.region)
+        def function(handler: Handler, name: str, timeout_s: float) -> Function:
+            def context() -> LambdaContext:
+                return LambdaContext(name, timeout_s=timeout_s, memory_limit_in_mb=memory_limit_in_mb,
+                                     region=self.region)
+
+            return Function(handler, context, self.region, self.stats)
 
         self._stream = None if stream_handler is None else StreamSource(
-            stream_handler, str(stream_arn), lambda: self.streams, context(stream_function_name, stream_timeout_s),
-            StreamOptions(batch_size, max_retries, bisect_on_error, starting_position), self.region, self.stats,
-            self._send_failed_batch)
+            function(stream_handler, stream_function_name, stream_timeout_s), str(stream_arn), lambda: self.streams,
+            StreamOptions(batch_size, max_retries, bisect_on_error, starting_position), self._send_failed_batch)
         self._queue = None if sqs_handler is None else SqsSource(
-            sqs_handler, str(queue_url), lambda: self.sqs, lambda: self.queue_arn,
-            context(sqs_function_name, sqs_timeout_s), sqs_batch_size, sqs_wait_seconds, self.region, self.stats)
+            function(sqs_handler, sqs_function_name, sqs_timeout_s), str(queue_url), lambda: self.sqs,
+            lambda: self.queue_arn, sqs_batch_size, sqs_wait_seconds)
 
         self._state = threading.Condition()
         self._sources: dict[str, _SourceState] = {}

@@ -5,13 +5,16 @@ message a discarded stream batch sends to its on-failure destination, and how La
 from __future__ import annotations
 
 import base64
+import collections
 import datetime as dt
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "Function",
     "LambdaContext",
     "attribute_value_json",
     "batch_item_failures",
@@ -56,6 +59,17 @@ class LambdaContext:
 
     def __repr__(self) -> str:
         return f"LambdaContext({self.function_name!r}, request_id={self.aws_request_id!r})"
+
+
+@dataclass
+class Function:
+    """The function an event source mapping invokes: its handler, a fresh context per invocation, the region
+    it runs in, and the counters the mapping keeps."""
+
+    handler: Callable[[dict[str, Any], Any], Any]
+    context: Callable[[], LambdaContext]
+    region: str
+    stats: collections.Counter[str]
 
 
 def _b64(value: bytes | bytearray | str) -> str:

@@ -19,14 +19,12 @@ import collections
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from devstack.lambda_events import LambdaContext, batch_item_failures, failure_destination_message, stream_record
+from devstack.lambda_events import Function, batch_item_failures, failure_destination_message, stream_record
 
 logger = logging.getLogger("devstack.event_runner")
-
-Handler = Callable[[dict[str, Any], Any], Any]
 
 
 @dataclass
@@ -69,23 +67,18 @@ class StreamOptions:
     starting_position: str = "TRIM_HORIZON"
 
 
+@dataclass
 class StreamSource:
     """Polls one stream and invokes `handler` with Lambda-shaped events; `poll()` reads one batch per shard."""
 
-    def __init__(self, handler: Handler, stream_arn: str, streams: Callable[[], Any],
-                 context: Callable[[], LambdaContext], options: StreamOptions, region: str,
-                 stats: collections.Counter[str], on_failure: Callable[[dict[str, Any]], None]) -> None:
-        self.handler = handler
-        self.stream_arn = stream_arn
-        self._streams = streams
-        self._context = context
-        self.options = options
-        self.region = region
-        self.stats = stats
-        self.on_failure = on_failure
-        self.failed_batches: list[FailedStreamBatch] = []
-        self._shards: dict[str, _Shard] = {}
-        self._lock = threading.Lock()
+    function: Function
+    stream_arn: str
+    streams: Callable[[], Any]  # the client, built when first needed
+    options: StreamOptions
+    on_failure: Callable[[dict[str, Any]], None]
+    failed_batches: list[FailedStreamBatch] = field(default_factory=list)
+    _shards: dict[str, _Shard] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def poll(self) -> int:
         """One batch from every readable shard; returns the number of records handled."""
@@ -101,7 +94,7 @@ class StreamSource:
     def _refresh_shards(self) -> None:
         kwargs: dict[str, Any] = {"StreamArn": self.stream_arn}
         while True:
-            description = self._streams().describe_stream(**kwargs)["StreamDescription"]
+            description = self.streams().describe_stream(**kwargs)["StreamDescription"]
             for shard in description.get("Shards", []):
                 if shard["ShardId"] not in self._shards:
                     self._shards[shard["ShardId"]] = _Shard(shard["ShardId"], shard.get("ParentShardId"))
@@ -125,13 +118,13 @@ class StreamSource:
             kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=shard.checkpoint)
         else:
             kwargs["ShardIteratorType"] = "TRIM_HORIZON"
-        return str(self._streams().get_shard_iterator(**kwargs)["ShardIterator"])
+        return str(self.streams().get_shard_iterator(**kwargs)["ShardIterator"])
 
     def _skip_to_end(self, shard: _Shard) -> None:
-        iterator: str | None = self._streams().get_shard_iterator(
+        iterator: str | None = self.streams().get_shard_iterator(
             StreamArn=self.stream_arn, ShardId=shard.shard_id, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
         while iterator is not None:
-            response = self._streams().get_records(ShardIterator=iterator, Limit=1000)
+            response = self.streams().get_records(ShardIterator=iterator, Limit=1000)
             records = response.get("Records", [])
             if records:
                 shard.checkpoint = records[-1]["dynamodb"]["SequenceNumber"]
@@ -149,7 +142,7 @@ class StreamSource:
             if shard.iterator is None:
                 return 0
         try:
-            response = self._streams().get_records(ShardIterator=shard.iterator, Limit=self.options.batch_size)
+            response = self.streams().get_records(ShardIterator=shard.iterator, Limit=self.options.batch_size)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
             if code in ("ExpiredIteratorException", "TrimmedDataAccessException"):
@@ -164,13 +157,13 @@ class StreamSource:
         next_iterator = response.get("NextShardIterator")
         if raw:
             try:
-                records = [stream_record(record, self.stream_arn, self.region) for record in raw]
+                records = [stream_record(record, self.stream_arn, self.function.region) for record in raw]
                 self._deliver(shard.shard_id, records)
             except BaseException:
                 shard.iterator = None  # re-read from the checkpoint next time
                 raise
             shard.checkpoint = records[-1]["dynamodb"]["SequenceNumber"]
-            self.stats["stream_records"] += len(records)
+            self.function.stats["stream_records"] += len(records)
         shard.iterator = next_iterator
         if shard.iterator is None:
             shard.finished = True  # closed shard read to its end
@@ -186,46 +179,46 @@ class StreamSource:
             rest = chunk[outcome.retry_from:]
             if outcome.function_error and self.options.bisect_on_error and len(rest) > 1:
                 middle = len(rest) // 2
-                self.stats["stream_bisections"] += 1
+                self.function.stats["stream_bisections"] += 1
                 pending.appendleft((rest[middle:], retries))
                 pending.appendleft((rest[:middle], retries))
                 continue
             if 0 <= self.options.max_retries <= retries:
                 self._discard(shard_id, rest, outcome, retries + 1)
                 continue
-            self.stats["stream_retries"] += 1
+            self.function.stats["stream_retries"] += 1
             pending.appendleft((rest, retries + 1))
 
     def _invoke(self, records: list[dict[str, Any]]) -> _Outcome:
-        context = self._context()
-        self.stats["stream_invocations"] += 1
+        context = self.function.context()
+        self.function.stats["stream_invocations"] += 1
         try:
-            result = self.handler({"Records": records}, context)
+            result = self.function.handler({"Records": records}, context)
         except Exception as exc:
             logger.exception("%s failed on %d record(s) from %s", context.function_name, len(records),
                              records[0]["dynamodb"]["SequenceNumber"])
-            self.stats["stream_errors"] += 1
+            self.function.stats["stream_errors"] += 1
             return _Outcome(ok=False, error=f"{type(exc).__name__}: {exc}", function_error=True)
         sequence_numbers = [r["dynamodb"]["SequenceNumber"] for r in records]
         failed = batch_item_failures(result, sequence_numbers)
         if failed is None:
             logger.error("%s returned an invalid batchItemFailures response: %r", context.function_name, result)
-            self.stats["stream_errors"] += 1
+            self.function.stats["stream_errors"] += 1
             return _Outcome(ok=False, error="invalid batchItemFailures response", function_error=True)
         if not failed:
             return _Outcome(ok=True)
         first = min(sequence_numbers.index(s) for s in failed)
-        self.stats["stream_partial_failures"] += 1
+        self.function.stats["stream_partial_failures"] += 1
         logger.warning("%s reported %d failed record(s); retrying from %s", context.function_name, len(failed),
                        sequence_numbers[first])
         return _Outcome(ok=False, retry_from=first, error="batchItemFailures")
 
     def _discard(self, shard_id: str, records: list[dict[str, Any]], outcome: _Outcome, invocations: int) -> None:
         message = failure_destination_message(
-            shard_id, records, stream_arn=self.stream_arn, function_arn=self._context().invoked_function_arn,
+            shard_id, records, stream_arn=self.stream_arn, function_arn=self.function.context().invoked_function_arn,
             invocations=invocations, function_error=outcome.function_error)
         self.failed_batches.append(FailedStreamBatch(shard_id, list(records), message, outcome.error))
-        self.stats["stream_discarded_records"] += len(records)
+        self.function.stats["stream_discarded_records"] += len(records)
         logger.error("stream batch %s..%s (%d record(s)) exhausted its retries (%s): sent to the on-failure "
                      "destination", records[0]["dynamodb"]["SequenceNumber"],
                      records[-1]["dynamodb"]["SequenceNumber"], len(records), outcome.error)

@@ -57,12 +57,16 @@ def _event_types(received) -> list[str]:
     return [json.loads(body)["type"] for body, _ in received]
 
 
+def _finalized(client, line_count: int):
+    """A new customer's invoice with `line_count` lines, finalized (which sends invoice.finalized)."""
+    invoice = client.v1.invoices.create(params={"customer": client.v1.customers.create().id})
+    client.v1.invoices.add_lines(invoice.id, params={"lines": lines(line_count)})
+    return client.v1.invoices.finalize_invoice(invoice.id)
+
+
 def test_finalize_and_pay_send_signed_events(hooked):
     emu, client, received = hooked
-    customer = client.v1.customers.create()
-    invoice = client.v1.invoices.create(params={"customer": customer.id})
-    client.v1.invoices.add_lines(invoice.id, params={"lines": lines(2)})
-    client.v1.invoices.finalize_invoice(invoice.id)
+    invoice = _finalized(client, 2)
     client.v1.invoices.pay(invoice.id)
     wait_for(lambda: len(received) == 2)
     assert _event_types(received) == ["invoice.finalized", "invoice.paid"]
@@ -87,10 +91,7 @@ def test_finalize_and_pay_send_signed_events(hooked):
 
 def test_payment_failure_and_void_events(hooked):
     emu, client, received = hooked
-    customer = client.v1.customers.create()
-    invoice = client.v1.invoices.create(params={"customer": customer.id})
-    client.v1.invoices.add_lines(invoice.id, params={"lines": lines(1)})
-    client.v1.invoices.finalize_invoice(invoice.id)
+    invoice = _finalized(client, 1)
 
     failed = emu.mark_payment_failed(invoice.id)
     assert failed["attempt_count"] == 1 and failed["status"] == "open"
@@ -127,12 +128,7 @@ def test_reset_restores_the_webhook_endpoint_and_forgets_deliveries(receiver, em
     emulator.configure_webhooks(url, "whsec_other")
     emulator.webhooks.retry_delay_s = 0.01
 
-    def finalize_one() -> None:
-        invoice = client.v1.invoices.create(params={"customer": client.v1.customers.create().id})
-        client.v1.invoices.add_lines(invoice.id, params={"lines": lines(1)})
-        client.v1.invoices.finalize_invoice(invoice.id)
-
-    finalize_one()
+    _finalized(client, 1)
     wait_for(lambda: [d for d in emulator.webhook_deliveries() if d["status"] == "delivered"])
     delivered = len(received)
 
@@ -140,5 +136,5 @@ def test_reset_restores_the_webhook_endpoint_and_forgets_deliveries(receiver, em
 
     assert emulator.webhook_deliveries() == []
     assert (emulator.webhooks.url, emulator.webhook_secret, emulator.webhooks.retry_delay_s) == initial
-    finalize_one()
+    _finalized(client, 1)
     assert emulator.webhook_deliveries() == [] and len(received) == delivered

@@ -30,12 +30,8 @@ def dynamodb_server() -> Iterator[Any]:
     """The session's one DynamoDB Local (a JVM: seconds to start, so never per test)."""
     from devstack.dynamodb_local import DynamoDBLocal
 
-    server = DynamoDBLocal()
-    server.start()
-    try:
+    with DynamoDBLocal() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -43,12 +39,8 @@ def sqs_server() -> Iterator[Any]:
     """The session's one moto SQS server, in this process."""
     from devstack.sqs_local import SqsLocal
 
-    server = SqsLocal()
-    server.start()
-    try:
+    with SqsLocal() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -87,9 +79,5 @@ def stripe_server() -> Iterator[Any]:
     """The session's one Stripe emulator; take it through a suite's `emulator` fixture, which resets it."""
     from devstack.stripe_emulator import StripeEmulator
 
-    emulator = StripeEmulator()
-    emulator.start()
-    try:
+    with StripeEmulator() as emulator:
         yield emulator
-    finally:
-        emulator.stop()
