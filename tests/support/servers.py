@@ -1,9 +1,16 @@
-"""The servers a test session starts once and every test shares: DynamoDB Local, moto's SQS server and the
+"""The servers a test run starts once and every test shares: DynamoDB Local, moto's SQS server and the
 Stripe emulator. Tests keep their data apart instead (fresh org names, their own tables and queues, an
-emulator reset before each test)."""
+emulator reset before each test).
+
+DynamoDB Local is a JVM: seconds of CPU to start and hundreds of MB to run. On several workers
+(pytest-xdist, `make test`) the controller starts the one server and every worker uses it, each with
+its own session table; in a single process the session starts it. moto's server and the emulator live
+in each test process's threads, so each worker has its own.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +19,36 @@ import pytest
 
 from .environment import LOCAL_ENV, EnvironmentOverrides
 
-SESSION_TABLE = "invoicing-test"
+# The worker's name under pytest-xdist (gw0, gw1, ...): tables with fixed names stay apart between workers.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+SESSION_TABLE = f"invoicing-test-{WORKER}"
+SHARED_DYNAMODB = "TESTS_SHARED_DYNAMODB"  # endpoint URL and bind host of the controller's server
+
+
+@dataclass(frozen=True)
+class SharedDynamoDB:
+    """The controller's DynamoDB Local, as a worker sees it."""
+
+    endpoint_url: str
+    bind_host: str
+
+    @property
+    def port(self) -> int:
+        return int(self.endpoint_url.rsplit(":", 1)[1])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """On the controller of several workers, start the run's one DynamoDB Local before they start."""
+    distributed = getattr(config.option, "numprocesses", None) not in (None, 0)
+    if not distributed or hasattr(config, "workerinput") or SHARED_DYNAMODB in os.environ:
+        return
+    from devstack.dynamodb_local import DynamoDBLocal
+
+    server = DynamoDBLocal()
+    server.start()
+    config.add_cleanup(server.stop)
+    os.environ[SHARED_DYNAMODB] = f"{server.endpoint_url} {server.bind_host}"  # the workers inherit it
+    config.add_cleanup(lambda: os.environ.pop(SHARED_DYNAMODB, None))
 
 
 @dataclass(frozen=True)
@@ -27,7 +63,12 @@ class LocalAws:
 
 @pytest.fixture(scope="session")
 def dynamodb_server() -> Iterator[Any]:
-    """The session's one DynamoDB Local (a JVM: seconds to start, so never per test)."""
+    """The run's one DynamoDB Local: the controller's under several workers, else started here."""
+    shared = os.environ.get(SHARED_DYNAMODB)
+    if shared:
+        endpoint_url, bind_host = shared.split()
+        yield SharedDynamoDB(endpoint_url, bind_host)
+        return
     from devstack.dynamodb_local import DynamoDBLocal
 
     with DynamoDBLocal() as server:
