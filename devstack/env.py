@@ -12,13 +12,12 @@ Production sets none of the endpoint variables; boto3 then talks to AWS.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shlex
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 __all__ = [
     "DEFAULT_ADMIN_TOKEN",
@@ -29,7 +28,6 @@ __all__ = [
     "LOCAL_STRIPE_API_KEY",
     "LOCAL_TOKEN_PEPPER",
     "LOCAL_WEBHOOK_SECRET",
-    "applied_environment",
     "apply_environment",
     "chalice_config_environment",
     "local_environment",
@@ -41,6 +39,9 @@ __all__ = [
 
 from devstack.dev_tokens import DEFAULT_ADMIN_TOKEN, DEFAULT_USAGE_TOKEN
 from devstack.local_aws import DEFAULT_REGION
+
+if TYPE_CHECKING:
+    from devstack.resources import LocalResources
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_STAGE = "local"
@@ -54,11 +55,7 @@ def local_environment(
     dynamodb_endpoint: str,
     sqs_endpoint: str,
     stripe_api_base: str,
-    resources: Any = None,
-    table_name: str | None = None,
-    stream_arn: str | None = None,
-    queue_url: str | None = None,
-    dlq_url: str | None = None,
+    resources: LocalResources,
     region: str = DEFAULT_REGION,
     admin_token: str | None = None,
     usage_token: str | None = None,
@@ -70,21 +67,10 @@ def local_environment(
 ) -> dict[str, str]:
     """Every variable the app, the event runner and the CLI need to use the local stack.
 
-    ``resources`` is a ``devstack.resources.LocalResources``; the explicit
-    ``table_name`` / ``stream_arn`` / ``queue_url`` / ``dlq_url`` arguments win
-    over it. ``admin_token`` / ``usage_token`` default to ``$DEV_ADMIN_TOKEN`` /
+    ``admin_token`` / ``usage_token`` default to ``$DEV_ADMIN_TOKEN`` /
     ``$DEV_USAGE_TOKEN`` if set, else ``dev-admin-token`` / ``dev-usage-token``.
     ``extra`` is applied last.
     """
-
-    def pick(explicit: str | None, attribute: str) -> str:
-        if explicit is not None:
-            return explicit
-        value = getattr(resources, attribute, None) if resources is not None else None
-        if value is None:
-            raise ValueError(f"{attribute} is required (pass it or resources=)")
-        return str(value)
-
     env = {
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
@@ -94,10 +80,10 @@ def local_environment(
         # DynamoDB Local serves the Streams API on the same endpoint.
         "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": dynamodb_endpoint,
         "AWS_ENDPOINT_URL_SQS": sqs_endpoint,
-        "TABLE_NAME": pick(table_name, "table_name"),
-        "TABLE_STREAM_ARN": pick(stream_arn, "stream_arn"),
-        "SYNC_QUEUE_URL": pick(queue_url, "queue_url"),
-        "SYNC_DLQ_URL": pick(dlq_url, "dlq_url"),
+        "TABLE_NAME": resources.table_name,
+        "TABLE_STREAM_ARN": resources.stream_arn,
+        "SYNC_QUEUE_URL": resources.queue_url,
+        "SYNC_DLQ_URL": resources.dlq_url,
         "STRIPE_API_BASE": stripe_api_base,
         "STRIPE_API_KEY": stripe_api_key,
         "STRIPE_WEBHOOK_SECRET": webhook_secret,
@@ -169,12 +155,3 @@ def restore_environment(saved: Mapping[str, str]) -> None:
         if key not in saved:
             del os.environ[key]
     os.environ.update(saved)
-
-
-@contextlib.contextmanager
-def applied_environment(env: Mapping[str, str]) -> Iterator[None]:
-    saved = apply_environment(env)
-    try:
-        yield
-    finally:
-        restore_environment(saved)

@@ -64,14 +64,6 @@ class LocalResources:
     dlq_url: str
     dlq_arn: str
 
-    def environment(self) -> dict[str, str]:
-        """The application's environment variables for these resources."""
-        return {
-            "TABLE_NAME": self.table_name,
-            "SYNC_QUEUE_URL": self.queue_url,
-            "SYNC_DLQ_URL": self.dlq_url,
-        }
-
 
 def _ensure_table(client: Any, definition: Mapping[str, Any], timeout: float) -> str:
     create = definition["create_table"]

@@ -175,9 +175,6 @@ class Supervisor:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path("stack.json").write_text(json.dumps(self.state, indent=2, sort_keys=True))
 
-    def forget_state(self) -> None:
-        self.path("stack.json").unlink(missing_ok=True)
-
     def components(self) -> dict[str, Any]:
         components: dict[str, Any] = self.state.setdefault("components", {})
         return components

@@ -206,14 +206,6 @@ def test_create_is_idempotent_and_visibility_can_be_overridden(
     assert queue["Attributes"]["VisibilityTimeout"] == "360"
 
 
-def test_environment_for_the_application(local: LocalResources) -> None:
-    assert local.environment() == {
-        "TABLE_NAME": TABLE,
-        "SYNC_QUEUE_URL": local.queue_url,
-        "SYNC_DLQ_URL": local.dlq_url,
-    }
-
-
 def test_existing_table_with_other_keys_is_rejected(
     dynamodb_server: DynamoDBLocal, sqs_server: SqsLocal, ddb: Any
 ) -> None:
