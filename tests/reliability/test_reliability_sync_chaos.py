@@ -27,10 +27,11 @@ TWO_PERIOD_ORGS = INVOICES // 10  # orgs with last month's invoice too: two work
 LINES = 3
 WORKERS = 4
 # Production's proportions, shrunk: a worker never outlives its lease (the function times out at 30 s, the lease
-# lasts 2 min), and a dead worker's message returns once its lease has expired (visibility 3 min).
-LEASE_TTL = timedelta(seconds=30)  # longer than any one sync takes here (measured and checked below)
-VISIBILITY_SECONDS = 40
-BACKOFF_CAP_SECONDS = 10  # x 4 retries = 40 s > LEASE_TTL, as 10+20+40+80 s > 2 min in production
+# lasts 2 min), and a dead worker's message returns once its lease has expired (visibility 3 min). The reduced
+# scale halves them again, in the same proportions: waiting out dead workers is most of a small run's time.
+LEASE_TTL = timedelta(seconds=sized(reduced=15, full=30))  # longer than any one sync takes (checked below)
+VISIBILITY_SECONDS = sized(reduced=20, full=40)
+BACKOFF_CAP_SECONDS = sized(reduced=5, full=10)  # x 4 retries > LEASE_TTL, as 10+20+40+80 s > 2 min in production
 CRASH_RATE = 0.015  # per checkpoint (7 per sync): about one first attempt in ten dies somewhere
 STREAM_FAILURE_RATE = 0.1  # per stream batch, after its messages were sent
 DEADLINE_S = 900  # a guard against a hang: finalizing and syncing them all takes minutes
