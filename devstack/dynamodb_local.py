@@ -135,18 +135,14 @@ class DynamoDBLocal:
         *,
         jar: os.PathLike | None = None,
         java: str | None = None,
-        loopback_only: bool = True,
         startup_timeout: float = 60.0,
-        jvm_args: Sequence[str] = (),
     ) -> None:
         if not 0 <= int(port) <= 65535:
             raise ValueError(f"invalid port {port}")
         self._requested_port = int(port)
         self._jar = Path(jar) if jar is not None else None
         self._java = java
-        self._loopback_only = loopback_only
         self._startup_timeout = startup_timeout
-        self._jvm_args = list(jvm_args)
         self._process: subprocess.Popen | None = None
         self._logdir: tempfile.TemporaryDirectory | None = None
         self._log_path: Path | None = None
@@ -190,8 +186,8 @@ class DynamoDBLocal:
             jar = self._jar or find_dynamodb_local_jar()
             if not jar.is_file():
                 raise DynamoDBLocalError(f"DynamoDB Local jar not found: {jar}; {_INSTALL_HINT}")
-            launcher = compiled_launcher(java) if self._loopback_only else None
-            if self._loopback_only and launcher is None:
+            launcher = compiled_launcher(java)
+            if launcher is None:
                 warnings.warn(
                     "javac not available: DynamoDB Local will listen on all "
                     "interfaces (it has no option to bind 127.0.0.1 only)",
@@ -266,7 +262,7 @@ class DynamoDBLocal:
     # -- internals ------------------------------------------------------
     def _command(self, java: str, jar: Path, port: int, launcher: str | None) -> list:
         lib_dir = jar.parent / "DynamoDBLocal_lib"
-        command = [java, f"-Djava.library.path={lib_dir}", *self._jvm_args]
+        command = [java, f"-Djava.library.path={lib_dir}"]
         if launcher:
             command += [
                 f"-Ddevstack.dynamodb.host={LOOPBACK}",

@@ -3,7 +3,7 @@
 The YAML is read with short intrinsic tags (`!Ref`, `!GetAtt`, ...) turned into their long form. cfn-lint's
 own loader reads the templates the same way (a test holds the two to it), but importing cfn-lint costs over
 a second of CPU in every process that starts the local stack, for what these 25 lines do. Only the few
-intrinsic functions the local mapping needs are evaluated: Ref, Fn::GetAtt, Fn::Sub, Fn::FindInMap, Fn::Join.
+intrinsic functions the local mapping needs are evaluated: Ref, Fn::GetAtt, Fn::Sub, Fn::FindInMap.
 """
 
 from __future__ import annotations
@@ -148,9 +148,6 @@ class _Resolver:
                 return self._sub(argument)
             if key == "Fn::FindInMap":
                 return self._find_in_map(argument)
-            if key == "Fn::Join":
-                delimiter, items = argument
-                return str(delimiter).join(str(self.resolve(item)) for item in items)
             if key.startswith("Fn::") or key == "Condition":
                 raise LocalResourceError(f"cannot evaluate {key} locally")
         return {key: self.resolve(item) for key, item in value.items()}
