@@ -57,19 +57,12 @@ def local_environment(
     stripe_api_base: str,
     resources: LocalResources,
     region: str = DEFAULT_REGION,
-    admin_token: str | None = None,
-    usage_token: str | None = None,
-    stripe_api_key: str = LOCAL_STRIPE_API_KEY,
     webhook_secret: str = LOCAL_WEBHOOK_SECRET,
-    token_pepper: str = LOCAL_TOKEN_PEPPER,
-    stage: str = LOCAL_STAGE,
-    extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Every variable the app, the event runner and the CLI need to use the local stack.
 
-    ``admin_token`` / ``usage_token`` default to ``$DEV_ADMIN_TOKEN`` /
-    ``$DEV_USAGE_TOKEN`` if set, else ``dev-admin-token`` / ``dev-usage-token``.
-    ``extra`` is applied last.
+    The development tokens are ``$DEV_ADMIN_TOKEN`` / ``$DEV_USAGE_TOKEN`` if set, else
+    ``dev-admin-token`` / ``dev-usage-token``.
     """
     env = {
         "AWS_ACCESS_KEY_ID": "test",
@@ -85,15 +78,13 @@ def local_environment(
         "SYNC_QUEUE_URL": resources.queue_url,
         "SYNC_DLQ_URL": resources.dlq_url,
         "STRIPE_API_BASE": stripe_api_base,
-        "STRIPE_API_KEY": stripe_api_key,
+        "STRIPE_API_KEY": LOCAL_STRIPE_API_KEY,
         "STRIPE_WEBHOOK_SECRET": webhook_secret,
-        "TOKEN_PEPPER": token_pepper,
-        "DEV_ADMIN_TOKEN": admin_token or os.environ.get("DEV_ADMIN_TOKEN") or DEFAULT_ADMIN_TOKEN,
-        "DEV_USAGE_TOKEN": usage_token or os.environ.get("DEV_USAGE_TOKEN") or DEFAULT_USAGE_TOKEN,
-        "STAGE": stage,
+        "TOKEN_PEPPER": LOCAL_TOKEN_PEPPER,
+        "DEV_ADMIN_TOKEN": os.environ.get("DEV_ADMIN_TOKEN") or DEFAULT_ADMIN_TOKEN,
+        "DEV_USAGE_TOKEN": os.environ.get("DEV_USAGE_TOKEN") or DEFAULT_USAGE_TOKEN,
+        "STAGE": LOCAL_STAGE,
     }
-    if extra:
-        env.update({key: str(value) for key, value in extra.items()})
     return env
 
 

@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 import uuid
-import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ DEFAULT_TABLE_NAME = "usage-invoicing-local"
 DEFAULT_CHALICE_STAGE = "local"
 WEBHOOK_PATH = "/v1/stripe/webhook"
 READINESS_PATH = "/v1/openapi.json"
+STARTUP_TIMEOUT_S = 90.0
 
 
 def http_status(url: str, timeout: float = 2.0) -> int | None:
@@ -68,13 +68,10 @@ def reset_app_binding() -> None:
 class LocalStack:
     """The local stack on free ports for tests and the demo.
 
-    ``api=False`` skips the HTTP API. ``start_runner=True`` starts the event
-    runner's background threads; otherwise ``.runner`` is built on first use and
-    driven by the caller (``run_until_idle()``, ``poll_once()``).
-    ``runner_options`` go to ``EventRunner`` (e.g. ``max_retries``),
-    ``stripe_options`` to ``StripeEmulator`` (e.g. ``global_rate_limit``),
-    ``extra_env`` is added to the environment (the chalice stage's config.json
-    variables still win for the API process). ``dynamodb_endpoint`` /
+    ``api=False`` skips the HTTP API. ``.runner`` (the event runner) is built on
+    first use and driven by the caller (``run_until_idle()``, ``poll_once()``).
+    ``stripe_options`` go to ``StripeEmulator`` (e.g. ``global_rate_limit``).
+    ``dynamodb_endpoint`` /
     ``sqs_endpoint`` reuse servers that are already running (not stopped by
     ``stop()``) instead of starting new ones; the table and queues are still
     created (use a distinct ``table_name`` then).
@@ -89,15 +86,9 @@ class LocalStack:
         receive_wait_seconds: int | None = 0,
         api: bool = True,
         chalice_stage: str = DEFAULT_CHALICE_STAGE,
-        start_runner: bool = False,
-        runner_options: Mapping[str, Any] | None = None,
         stripe_options: Mapping[str, Any] | None = None,
-        admin_token: str | None = None,
-        usage_token: str | None = None,
-        extra_env: Mapping[str, str] | None = None,
         dynamodb_endpoint: str | None = None,
         sqs_endpoint: str | None = None,
-        startup_timeout_s: float = 90.0,
     ) -> None:
         self.external_dynamodb_endpoint = dynamodb_endpoint
         self.external_sqs_endpoint = sqs_endpoint
@@ -107,13 +98,7 @@ class LocalStack:
         self.receive_wait_seconds = receive_wait_seconds
         self.with_api = api
         self.chalice_stage = chalice_stage
-        self.start_runner = start_runner
-        self.runner_options = dict(runner_options or {})
         self.stripe_options = dict(stripe_options or {})
-        self.admin_token = admin_token
-        self.usage_token = usage_token
-        self.extra_env = dict(extra_env or {})
-        self.startup_timeout_s = startup_timeout_s
 
         self.dynamodb: Any = None
         self.sqs: Any = None
@@ -174,13 +159,9 @@ class LocalStack:
         )
         env = local_env.local_environment(
             dynamodb_endpoint=dynamodb_url, sqs_endpoint=sqs_url, stripe_api_base=stripe_url,
-            resources=self.resources, admin_token=self.admin_token, usage_token=self.usage_token,
-            webhook_secret=str(options.get("webhook_secret") or webhook_secret), extra=self.extra_env)
+            resources=self.resources, webhook_secret=str(options.get("webhook_secret") or webhook_secret))
         if self.with_api:
             self.notes.extend(local_env.merge_chalice_environment(env, self.chalice_stage))
-            for note in self.notes:
-                if any(note.startswith(name + "=") for name in self.extra_env):
-                    warnings.warn(f"LocalStack: {note}", RuntimeWarning, stacklevel=3)
         self.env = env
         local_env.apply_environment(env)
         reset_app_binding()
@@ -188,8 +169,6 @@ class LocalStack:
 
         if api_port is not None:
             self._start_api(api_port)
-        if self.start_runner:
-            self.runner.start()
 
     def _start_api(self, port: int) -> None:
         assert self._logdir is not None
@@ -210,7 +189,7 @@ class LocalStack:
             try:
                 readiness_url = url + READINESS_PATH
                 wait_until(lambda: http_status(readiness_url) == 200,  # noqa: B023 (called in this iteration)
-                            time.monotonic() + self.startup_timeout_s, self.api_process, "chalice local",
+                            time.monotonic() + STARTUP_TIMEOUT_S, self.api_process, "chalice local",
                             self.api_log)
             except StackError:
                 self._stop_api()
@@ -235,7 +214,7 @@ class LocalStack:
             from devstack.event_runner import EventRunner, load_app_handlers
 
             handlers = load_app_handlers("app")
-            options = {**handlers.runner_options(), **self.runner_options}
+            options = handlers.runner_options()
             self._runner = EventRunner(
                 handlers.stream_handler, handlers.sqs_handler,
                 stream_arn=self.resources.stream_arn, queue_url=self.resources.queue_url,
