@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-from shared_support import ProcessDied as ProcessDied  # noqa: F401  (the reliability tests import it from here)
+from support.crashes import ProcessDied as ProcessDied  # noqa: F401  (the reliability tests import it from here)
 
 HTTP_TIMEOUT_S = 120  # one request to `chalice local`; a 500-event batch takes seconds on DynamoDB Local
 
@@ -23,7 +23,7 @@ def running_stack(local_aws: Any, *, own_dynamodb: bool = False, **options: Any)
     matters: the stack saves the environment when it starts and restores it when it stops, so the test run's
     settings must already be in it.
     """
-    from devstack.stack import LocalStack
+    from devstack.local_stack import LocalStack
 
     suffix = uuid.uuid4().hex[:8]
     stack = LocalStack(
