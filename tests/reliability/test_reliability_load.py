@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import requests
-from reliability_support import Api, new_org_name, put_org, report, running_stack
+from reliability_support import Api, new_org_name, put_org, report, running_stack, with_tracebacks
 from support.scale import sized
 
 pytestmark = pytest.mark.slow  # minutes at full size (`make reliability`); reduced in `make test`
@@ -165,7 +165,7 @@ def test_every_event_under_retries_duplicates_and_a_finalize_is_counted_once(loa
 
     stack = load_stack
     admin, usage = stack.tokens["admin"], stack.tokens["usage"]
-    setup = Api(stack.api_url)
+    setup = Api.of(stack)
     orgs = [new_org_name("load") for _ in range(ORGS)]
     for org in orgs:
         put_org(setup, admin, org)
@@ -190,7 +190,7 @@ def test_every_event_under_retries_duplicates_and_a_finalize_is_counted_once(loa
     closed_at: list[float] = []
 
     def finalize_half_way() -> None:
-        api = Api(stack.api_url)
+        api = Api.of(stack)
         while ledger.acknowledged < EVENTS // 2 and not failures:
             assert time.monotonic() < deadline, "the load never reached half way"
             time.sleep(0.2)  # pacing of this watcher only
@@ -203,7 +203,7 @@ def test_every_event_under_retries_duplicates_and_a_finalize_is_counted_once(loa
             closed[org] = api.call("GET", f"/v1/orgs/{org}/invoices/{invoice_id}", admin).json()
         api.close()
 
-    clients = [Api(stack.api_url) for _ in range(PRODUCERS)]
+    clients = [Api.of(stack) for _ in range(PRODUCERS)]
     threads = [threading.Thread(target=run, args=(produce, p, clients[p], usage, plans[p], ledger, deadline))
                for p in range(PRODUCERS)]
     threads.append(threading.Thread(target=run, args=(finalize_half_way,)))
@@ -219,7 +219,7 @@ def test_every_event_under_retries_duplicates_and_a_finalize_is_counted_once(loa
     report(f"load: {EVENTS} events ({ledger.sent} sent in {sum(ledger.statuses.values())} requests, answers "
            f"{dict(ledger.statuses)}) in {elapsed:.0f}s = {EVENTS / elapsed:.0f} events/s "
            f"({ledger.sent / elapsed:.0f} sent/s); finalized after {closed_at[0] - started if closed_at else -1:.0f}s")
-    assert not failures, failures
+    assert not failures, with_tracebacks(failures)
 
     # Every event: accepted exactly once, or (its answer lost) a resend was told it is a duplicate.
     for key in ledger.events:

@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from reliability_support import ProcessDied, report, running_stack
+from reliability_support import ProcessDied, report, running_stack, with_tracebacks
 from support.scale import sized
 
 pytestmark = pytest.mark.slow  # minutes at full size (`make reliability`); reduced in `make test`
@@ -294,7 +294,7 @@ def test_every_invoice_syncs_exactly_once_through_stripe_faults_and_dying_worker
             failed = list(repo.by_state("sync_failed"))
             assert not failed, ([(i.org, i.id, i.sync.last_error) for i in failed[:5]],
                                 f"longest sync so far {chaos.longest_sync:.1f}s, lease {LEASE_TTL}")
-            assert not errors, errors
+            assert not errors, with_tracebacks(errors)
             replayed += replay_dead_letters()
             if finalized_in and not any(True for _ in repo.by_state("sync_pending")) \
                     and depth(stack.resources.queue_url) == 0:
