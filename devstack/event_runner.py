@@ -1,24 +1,8 @@
 """Lambda event source mappings, locally.
 
-``EventRunner`` polls the table's DynamoDB stream and the SQS sync queue the way
-Lambda's event source mappings do and calls the same Chalice handlers with events
-of Lambda's exact shape:
-
-* **Stream** (as deployed by ``infra/chalice-merge.yaml``): every shard, parents
-  before children, from ``TRIM_HORIZON``, checkpointed by sequence number; batches
-  of up to ``batch_size`` records; ``ReportBatchItemFailures`` (``itemIdentifier`` =
-  ``SequenceNumber``: the batch is retried from that record); on a function error
-  the batch is bisected (splitting does not use up retries); a batch still failing
-  after ``max_retries`` retries is skipped and its ``DDBStreamBatchInfo`` is "sent
-  to the on-failure destination": appended to ``failed_batches``, logged, and sent
-  to ``on_failure_queue_url`` if one is given. While a batch is retried the shard
-  does not advance, as on AWS.
-* **SQS**: ``ReceiveMessage`` (up to 10, short wait, all attributes); the messages
-  not listed in ``batchItemFailures`` are deleted. If the handler raises, or names
-  an id that is not in the batch, nothing is deleted: the messages come back after
-  the visibility timeout, and moto's server moves a message to the DLQ named by
-  the queue's redrive policy on the first ``ReceiveMessage`` after its receive
-  count reached ``maxReceiveCount`` (as SQS does).
+``EventRunner`` polls the table's DynamoDB stream (``devstack/stream_source.py``) and the SQS sync queue
+(``devstack/sqs_source.py``) the way Lambda's event source mappings do, and calls the same Chalice
+handlers with events of Lambda's exact shape (``devstack/lambda_events.py``).
 
 Handlers are plain callables ``handler(event_dict, context)``. A Chalice
 ``@app.on_dynamodb_record`` / ``@app.on_sqs_message`` function is one: calling it
@@ -28,33 +12,26 @@ function's return value, as in Lambda.
 Differences from AWS: one poller per source (shards are read one batch at a time
 in turn, SQS batches one at a time), no batching window, no maximum record age.
 
-Command line (settings from the same environment variables as the app, see
-``devstack/env.py``; handlers from the module ``app``)::
-
-    python -m devstack.event_runner [--batch-size 100] [--sqs-batch-size N] [--max-retries 10]
-
-runs until SIGTERM/SIGINT.
+As a process of its own: ``python -m devstack.event_runner_cli`` (see there).
 """
 
 from __future__ import annotations
 
-import argparse
-import base64
 import collections
-import datetime as dt
 import importlib
 import json
 import logging
 import os
-import signal
-import sys
 import threading
 import time
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+from devstack import local_aws
+from devstack.lambda_events import Function, LambdaContext
+from devstack.sqs_source import SqsSource
+from devstack.stream_source import FailedStreamBatch, StreamOptions, StreamSource
 
 __all__ = [
     "EventRunner",
@@ -62,7 +39,6 @@ __all__ = [
     "LambdaContext",
     "MissingHandlersError",
     "load_app_handlers",
-    "main",
 ]
 
 logger = logging.getLogger("devstack.event_runner")
@@ -72,85 +48,11 @@ Handler = Callable[[dict[str, Any], Any], Any]
 STREAM_HANDLER_NAME = "handle_table_changes"
 SQS_HANDLER_NAME = "sync_invoices"
 DEFAULT_APP_NAME = "usage-invoicing"
-DEFAULT_ACCOUNT_ID = "123456789012"
 EXIT_NO_HANDLERS = 3
-# Lambda passes these system attributes in an SQS event (the FIFO / tracing ones when present).
-_SQS_EVENT_ATTRIBUTES = (
-    "ApproximateReceiveCount",
-    "SentTimestamp",
-    "SenderId",
-    "ApproximateFirstReceiveTimestamp",
-    "SequenceNumber",
-    "MessageGroupId",
-    "MessageDeduplicationId",
-    "DeadLetterQueueSourceArn",
-    "AWSTraceHeader",
-)
 
 
 class MissingHandlersError(RuntimeError):
     """The application module defines neither event handler (yet)."""
-
-
-class LambdaContext:
-    """The attributes and method of the Python Lambda runtime's context object."""
-
-    def __init__(
-        self,
-        function_name: str,
-        *,
-        timeout_s: float = 30.0,
-        memory_limit_in_mb: int = 512,
-        region: str = "us-east-1",
-        account_id: str = DEFAULT_ACCOUNT_ID,
-    ) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:{region}:{account_id}:function:{function_name}"
-        self.memory_limit_in_mb = int(memory_limit_in_mb)
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = f"{dt.date.today():%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
-        self.identity = None
-        self.client_context = None
-        self._deadline = time.monotonic() + timeout_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-    def __repr__(self) -> str:
-        return f"LambdaContext({self.function_name!r}, request_id={self.aws_request_id!r})"
-
-
-@dataclass
-class FailedStreamBatch:
-    """A stream batch that exhausted its retries ("sent to the on-failure destination")."""
-
-    shard_id: str
-    records: list[dict[str, Any]]
-    destination_message: dict[str, Any]
-    error: str | None
-
-    @property
-    def sequence_numbers(self) -> list[str]:
-        return [r["dynamodb"]["SequenceNumber"] for r in self.records]
-
-
-@dataclass
-class _Shard:
-    shard_id: str
-    parent_id: str | None
-    iterator: str | None = None
-    checkpoint: str | None = None  # last sequence number fully handled
-    finished: bool = False
-
-
-@dataclass
-class _Outcome:
-    ok: bool
-    retry_from: int = 0  # index of the first record to retry
-    error: str | None = None  # set when the function raised (or answered nonsense)
-    function_error: bool = False
 
 
 @dataclass
@@ -161,67 +63,9 @@ class _SourceState:
     passes: int = 0
 
 
-def _credentials() -> dict[str, str | None]:
-    key = os.environ.get("AWS_ACCESS_KEY_ID")
-    secret = os.environ.get("AWS_SECRET_ACCESS_KEY")
-    if key and secret:
-        return {
-            "aws_access_key_id": key,
-            "aws_secret_access_key": secret,
-            "aws_session_token": os.environ.get("AWS_SESSION_TOKEN"),
-        }
-    return {"aws_access_key_id": "test", "aws_secret_access_key": "test", "aws_session_token": None}
-
-
 def _client(service: str, endpoint: str | None, region: str, read_timeout: float = 30.0) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=region,
-        config=Config(
-            connect_timeout=2,
-            read_timeout=read_timeout,
-            retries={"mode": "standard", "max_attempts": 3},
-        ),
-        **_credentials(),
-    )
-
-
-def _b64(value: bytes | bytearray | str) -> str:
-    if isinstance(value, str):
-        return value
-    return base64.b64encode(bytes(value)).decode("ascii")
-
-
-def attribute_value_json(value: Mapping[str, Any]) -> dict[str, Any]:
-    """A boto3 AttributeValue back in DynamoDB JSON as Lambda delivers it (binary as base64)."""
-    ((kind, inner),) = value.items()
-    if kind == "B":
-        return {"B": _b64(inner)}
-    if kind == "BS":
-        return {"BS": [_b64(item) for item in inner]}
-    if kind == "M":
-        return {"M": {name: attribute_value_json(item) for name, item in inner.items()}}
-    if kind == "L":
-        return {"L": [attribute_value_json(item) for item in inner]}
-    if kind in ("SS", "NS"):
-        return {kind: list(inner)}
-    return {kind: inner}
-
-
-def _item_json(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: attribute_value_json(value) for name, value in item.items()}
-
-
-def _epoch_seconds(value: Any) -> int | float:
-    if isinstance(value, dt.datetime):
-        seconds = value.timestamp()
-    else:
-        seconds = float(value)
-    return int(seconds) if float(seconds).is_integer() else seconds
+    return local_aws.client(service, endpoint, region, connect_timeout=2, read_timeout=read_timeout,
+                            retries={"mode": "standard", "max_attempts": 3})
 
 
 class EventRunner:
@@ -274,31 +118,29 @@ class EventRunner:
         self.queue_url = queue_url
         self._queue_arn = queue_arn
         self.region = region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
-        self.batch_size = batch_size
-        self.sqs_batch_size = sqs_batch_size
-        self.max_retries = max_retries
-        self.bisect_on_error = bisect_on_error
-        self.starting_position = starting_position
         self.sqs_wait_seconds = sqs_wait_seconds
         self.idle_backoff_s = idle_backoff_s
         self.on_failure_queue_url = on_failure_queue_url
-        self.stream_function_name = stream_function_name
-        self.sqs_function_name = sqs_function_name
-        self.stream_timeout_s = stream_timeout_s
-        self.sqs_timeout_s = sqs_timeout_s
-        self.memory_limit_in_mb = memory_limit_in_mb
-
         self._streams_endpoint = dynamodb_streams_endpoint
         self._sqs_endpoint = sqs_endpoint
         self._streams_client: Any = None
         self._sqs_client: Any = None
-        self._shards: dict[str, _Shard] = {}
-
-        self.failed_batches: list[FailedStreamBatch] = []
         self.stats: collections.Counter[str] = collections.Counter()
 
-        self._stream_lock = threading.Lock()
-        self._queue_lock = threading.Lock()
+        def function(handler: Handler, name: str, timeout_s: float) -> Function:
+            def context() -> LambdaContext:
+                return LambdaContext(name, timeout_s=timeout_s, memory_limit_in_mb=memory_limit_in_mb,
+                                     region=self.region)
+
+            return Function(handler, context, self.region, self.stats)
+
+        self._stream = None if stream_handler is None else StreamSource(
+            function(stream_handler, stream_function_name, stream_timeout_s), str(stream_arn), lambda: self.streams,
+            StreamOptions(batch_size, max_retries, bisect_on_error, starting_position), self._send_failed_batch)
+        self._queue = None if sqs_handler is None else SqsSource(
+            function(sqs_handler, sqs_function_name, sqs_timeout_s), str(queue_url), lambda: self.sqs,
+            lambda: self.queue_arn, sqs_batch_size, sqs_wait_seconds)
+
         self._state = threading.Condition()
         self._sources: dict[str, _SourceState] = {}
         self._last_activity = -1.0
@@ -373,7 +215,8 @@ class EventRunner:
 
         Returns the number of stream records and SQS messages handled.
         """
-        return self._poll_stream() + self._poll_queue(sqs_wait_seconds)
+        stream = self._stream.poll() if self._stream is not None else 0
+        return stream + (self._queue.poll(sqs_wait_seconds) if self._queue is not None else 0)
 
     def run_until_idle(self, timeout_s: float = 30.0) -> int:
         """Poll until a full pass over the stream and the queue finds nothing new.
@@ -434,7 +277,9 @@ class EventRunner:
 
     # -- background loop ------------------------------------------------------------
     def _loop(self, source: str) -> None:
-        poll: Callable[[], int] = self._poll_stream if source == "stream" else self._poll_queue
+        source_object = self._stream if source == "stream" else self._queue
+        assert source_object is not None
+        poll: Callable[[], int] = source_object.poll
         while not self._stop.is_set():
             started = time.monotonic()
             try:
@@ -471,301 +316,18 @@ class EventRunner:
                     raise TimeoutError(f"event sources still busy after {timeout_s:.1f}s")
                 self._state.wait(min(remaining, 0.5))
 
-    # -- DynamoDB stream ------------------------------------------------------------
-    def _poll_stream(self) -> int:
-        if self.stream_handler is None or not self.stream_arn:
-            return 0
-        with self._stream_lock:
-            self._refresh_shards()
-            handled = 0
-            for shard in list(self._shards.values()):
-                if shard.finished or not self._parent_done(shard):
-                    continue
-                handled += self._poll_shard(shard)
-            return handled
+    # -- the on-failure destination ---------------------------------------------------
+    @property
+    def failed_batches(self) -> list[FailedStreamBatch]:
+        return self._stream.failed_batches if self._stream is not None else []
 
-    def _refresh_shards(self) -> None:
-        kwargs: dict[str, Any] = {"StreamArn": self.stream_arn}
-        while True:
-            description = self.streams.describe_stream(**kwargs)["StreamDescription"]
-            for shard in description.get("Shards", []):
-                shard_id = shard["ShardId"]
-                if shard_id not in self._shards:
-                    self._shards[shard_id] = _Shard(shard_id, shard.get("ParentShardId"))
-            last = description.get("LastEvaluatedShardId")
-            if not last:
-                return
-            kwargs["ExclusiveStartShardId"] = last
-
-    def _parent_done(self, shard: _Shard) -> bool:
-        parent = self._shards.get(shard.parent_id) if shard.parent_id else None
-        # A parent no longer described has been trimmed: nothing left to read there.
-        return parent is None or parent.finished
-
-    def _iterator(self, shard: _Shard) -> str:
-        kwargs: dict[str, Any] = {"StreamArn": self.stream_arn, "ShardId": shard.shard_id}
-        if shard.checkpoint is not None:
-            kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=shard.checkpoint)
-        else:
-            kwargs["ShardIteratorType"] = self.starting_position
-        return str(self.streams.get_shard_iterator(**kwargs)["ShardIterator"])
-
-    def _poll_shard(self, shard: _Shard) -> int:
-        from botocore.exceptions import ClientError
-
-        if shard.iterator is None:
-            shard.iterator = self._iterator(shard)
+    def _send_failed_batch(self, message: dict[str, Any]) -> None:
+        if not self.on_failure_queue_url:
+            return
         try:
-            response = self.streams.get_records(ShardIterator=shard.iterator, Limit=self.batch_size)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if code in ("ExpiredIteratorException", "TrimmedDataAccessException"):
-                logger.info("shard %s: %s, re-reading from the checkpoint", shard.shard_id, code)
-                shard.iterator = None
-                return 0
-            if code == "ResourceNotFoundException":
-                shard.finished = True
-                return 0
-            raise
-        raw = response.get("Records", [])
-        next_iterator = response.get("NextShardIterator")
-        if raw:
-            try:
-                records = [self._stream_record(record) for record in raw]
-                self._deliver_stream_batch(shard.shard_id, records)
-            except BaseException:
-                shard.iterator = None  # re-read from the checkpoint next time
-                raise
-            shard.checkpoint = records[-1]["dynamodb"]["SequenceNumber"]
-            self.stats["stream_records"] += len(records)
-        shard.iterator = next_iterator
-        if shard.iterator is None:
-            shard.finished = True  # closed shard read to its end
-        return len(raw)
-
-    def _stream_record(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        change = record["dynamodb"]
-        body: dict[str, Any] = {}
-        if "ApproximateCreationDateTime" in change:
-            body["ApproximateCreationDateTime"] = _epoch_seconds(change["ApproximateCreationDateTime"])
-        for key in ("Keys", "NewImage", "OldImage"):
-            if key in change:
-                body[key] = _item_json(change[key])
-        body["SequenceNumber"] = change["SequenceNumber"]
-        body["SizeBytes"] = change["SizeBytes"]
-        body["StreamViewType"] = change["StreamViewType"]
-        event: dict[str, Any] = {
-            "eventID": record["eventID"],
-            "eventName": record["eventName"],
-            "eventVersion": "1.1",
-            "eventSource": "aws:dynamodb",
-            # DynamoDB Local reports "ddblocal"; Lambda reports the function's region.
-            "awsRegion": self.region,
-            "dynamodb": body,
-            "eventSourceARN": self.stream_arn,
-        }
-        if "userIdentity" in record:  # TTL deletions
-            event["userIdentity"] = dict(record["userIdentity"])
-        return event
-
-    def _deliver_stream_batch(self, shard_id: str, records: list[dict[str, Any]]) -> None:
-        pending: collections.deque[tuple[list[dict[str, Any]], int]] = collections.deque([(records, 0)])
-        while pending:
-            chunk, retries = pending.popleft()
-            outcome = self._invoke_stream(chunk)
-            if outcome.ok:
-                continue
-            rest = chunk[outcome.retry_from:]
-            if outcome.function_error and self.bisect_on_error and len(rest) > 1:
-                middle = len(rest) // 2
-                self.stats["stream_bisections"] += 1
-                pending.appendleft((rest[middle:], retries))
-                pending.appendleft((rest[:middle], retries))
-                continue
-            if 0 <= self.max_retries <= retries:
-                self._discard(shard_id, rest, outcome, retries + 1)
-                continue
-            self.stats["stream_retries"] += 1
-            pending.appendleft((rest, retries + 1))
-
-    def _invoke_stream(self, records: list[dict[str, Any]]) -> _Outcome:
-        assert self.stream_handler is not None
-        context = self._context(self.stream_function_name, self.stream_timeout_s)
-        self.stats["stream_invocations"] += 1
-        try:
-            result = self.stream_handler({"Records": records}, context)
-        except Exception as exc:
-            logger.exception("%s failed on %d record(s) from %s", self.stream_function_name, len(records),
-                             records[0]["dynamodb"]["SequenceNumber"])
-            self.stats["stream_errors"] += 1
-            return _Outcome(ok=False, error=f"{type(exc).__name__}: {exc}", function_error=True)
-        sequence_numbers = [r["dynamodb"]["SequenceNumber"] for r in records]
-        failed = _batch_item_failures(result, sequence_numbers)
-        if failed is None:
-            logger.error("%s returned an invalid batchItemFailures response: %r", self.stream_function_name, result)
-            self.stats["stream_errors"] += 1
-            return _Outcome(ok=False, error="invalid batchItemFailures response", function_error=True)
-        if not failed:
-            return _Outcome(ok=True)
-        first = min(sequence_numbers.index(s) for s in failed)
-        self.stats["stream_partial_failures"] += 1
-        logger.warning("%s reported %d failed record(s); retrying from %s", self.stream_function_name,
-                       len(failed), sequence_numbers[first])
-        return _Outcome(ok=False, retry_from=first, error="batchItemFailures")
-
-    def _discard(self, shard_id: str, records: list[dict[str, Any]], outcome: _Outcome, invocations: int) -> None:
-        first, last = records[0]["dynamodb"], records[-1]["dynamodb"]
-
-        def arrival(change: Mapping[str, Any]) -> str | None:
-            seconds = change.get("ApproximateCreationDateTime")
-            if seconds is None:
-                return None
-            return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-        response_context: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
-        if outcome.function_error:
-            response_context["functionError"] = "Unhandled"
-        message = {
-            "requestContext": {
-                "requestId": str(uuid.uuid4()),
-                "functionArn": self._context(self.stream_function_name, 0).invoked_function_arn,
-                "condition": "RetryAttemptsExhausted",
-                "approximateInvokeCount": invocations,
-            },
-            "responseContext": response_context,
-            "version": "1.0",
-            "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "DDBStreamBatchInfo": {
-                "shardId": shard_id,
-                "startSequenceNumber": first["SequenceNumber"],
-                "endSequenceNumber": last["SequenceNumber"],
-                "approximateArrivalOfFirstRecord": arrival(first),
-                "approximateArrivalOfLastRecord": arrival(last),
-                "batchSize": len(records),
-                "streamArn": self.stream_arn,
-            },
-        }
-        self.failed_batches.append(FailedStreamBatch(shard_id, list(records), message, outcome.error))
-        self.stats["stream_discarded_records"] += len(records)
-        logger.error("stream batch %s..%s (%d record(s)) exhausted its retries (%s): sent to the on-failure "
-                     "destination", first["SequenceNumber"], last["SequenceNumber"], len(records), outcome.error)
-        if self.on_failure_queue_url:
-            try:
-                self.sqs.send_message(QueueUrl=self.on_failure_queue_url, MessageBody=json.dumps(message))
-            except Exception:
-                logger.exception("could not send the failed batch to %s", self.on_failure_queue_url)
-
-    # -- SQS ----------------------------------------------------------------------------
-    def _poll_queue(self, wait_seconds: int | None = None) -> int:
-        if self.sqs_handler is None or not self.queue_url:
-            return 0
-        wait = self.sqs_wait_seconds if wait_seconds is None else wait_seconds
-        with self._queue_lock:
-            response = self.sqs.receive_message(
-                QueueUrl=self.queue_url,
-                MaxNumberOfMessages=self.sqs_batch_size,
-                # Always explicit: the queue's own default wait is 20 s.
-                WaitTimeSeconds=int(wait),
-                AttributeNames=["All"],
-                MessageSystemAttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            )
-            messages = response.get("Messages", [])
-            if not messages:
-                return 0
-            records = [self._sqs_record(message) for message in messages]
-            self._deliver_sqs_batch(records)
-            self.stats["sqs_messages"] += len(records)
-            return len(records)
-
-    def _sqs_record(self, message: Mapping[str, Any]) -> dict[str, Any]:
-        system = message.get("Attributes", {})
-        attributes = {name: str(system[name]) for name in _SQS_EVENT_ATTRIBUTES if name in system}
-        message_attributes: dict[str, Any] = {}
-        for name, value in message.get("MessageAttributes", {}).items():
-            converted: dict[str, Any] = {}
-            if "StringValue" in value:
-                converted["stringValue"] = value["StringValue"]
-            if "BinaryValue" in value:
-                converted["binaryValue"] = _b64(value["BinaryValue"])
-            converted["stringListValues"] = list(value.get("StringListValues", []))
-            converted["binaryListValues"] = [_b64(v) for v in value.get("BinaryListValues", [])]
-            converted["dataType"] = value["DataType"]
-            message_attributes[name] = converted
-        record: dict[str, Any] = {
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message["Body"],
-            "attributes": attributes,
-            "messageAttributes": message_attributes,
-        }
-        if "MD5OfMessageAttributes" in message:
-            record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
-        record.update({
-            "md5OfBody": message["MD5OfBody"],
-            "eventSource": "aws:sqs",
-            "eventSourceARN": self.queue_arn,
-            "awsRegion": self.region,
-        })
-        return record
-
-    def _deliver_sqs_batch(self, records: list[dict[str, Any]]) -> None:
-        assert self.sqs_handler is not None
-        context = self._context(self.sqs_function_name, self.sqs_timeout_s)
-        self.stats["sqs_invocations"] += 1
-        ids = [r["messageId"] for r in records]
-        try:
-            result = self.sqs_handler({"Records": records}, context)
+            self.sqs.send_message(QueueUrl=self.on_failure_queue_url, MessageBody=json.dumps(message))
         except Exception:
-            logger.exception("%s failed on %d message(s); they return after the visibility timeout",
-                             self.sqs_function_name, len(records))
-            self.stats["sqs_errors"] += 1
-            return
-        failed = _batch_item_failures(result, ids)
-        if failed is None:
-            logger.error("%s returned an invalid batchItemFailures response, the whole batch failed: %r",
-                         self.sqs_function_name, result)
-            self.stats["sqs_errors"] += 1
-            return
-        if failed:
-            self.stats["sqs_item_failures"] += len(failed)
-            logger.warning("%s reported %d failed message(s): %s", self.sqs_function_name, len(failed),
-                           sorted(failed))
-        done = [r for r in records if r["messageId"] not in failed]
-        for start in range(0, len(done), 10):
-            chunk = done[start:start + 10]
-            response = self.sqs.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(chunk)],
-            )
-            for failure in response.get("Failed", []):
-                logger.warning("could not delete message %s: %s", chunk[int(failure["Id"])]["messageId"],
-                               failure.get("Message", failure.get("Code")))
-        self.stats["sqs_deleted"] += len(done)
-
-    # -- shared -------------------------------------------------------------------------
-    def _context(self, function_name: str, timeout_s: float) -> LambdaContext:
-        return LambdaContext(function_name, timeout_s=timeout_s, memory_limit_in_mb=self.memory_limit_in_mb,
-                             region=self.region)
-
-
-def _batch_item_failures(result: Any, identifiers: Sequence[str]) -> set[str] | None:
-    """Failed identifiers from a handler's response; None if Lambda would fail the whole batch."""
-    if not isinstance(result, Mapping):
-        return set()
-    items = result.get("batchItemFailures")
-    if not items:
-        return set()
-    if not isinstance(items, list):
-        return None
-    known = set(identifiers)
-    failed: set[str] = set()
-    for item in items:
-        identifier = item.get("itemIdentifier") if isinstance(item, Mapping) else None
-        if not isinstance(identifier, str) or identifier not in known:
-            return None
-        failed.add(identifier)
-    return failed
+            logger.exception("could not send the failed batch to %s", self.on_failure_queue_url)
 
 
 # -- the application's handlers ----------------------------------------------------------
@@ -813,87 +375,3 @@ def load_app_handlers(module_name: str = "app", *, required: bool = True) -> App
         stream_batch_size=batch_sizes.get(STREAM_HANDLER_NAME),
         sqs_batch_size=batch_sizes.get(SQS_HANDLER_NAME),
     )
-
-
-# -- command line --------------------------------------------------------------------------
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m devstack.event_runner",
-        description="Deliver the table stream and the sync queue to the app's Lambda handlers, locally.",
-    )
-    parser.add_argument("--app-module", default="app")
-    parser.add_argument("--batch-size", type=int, help="stream batch size (default: the decorator's, else 100)")
-    parser.add_argument("--sqs-batch-size", type=int, help="SQS batch size (default: the decorator's, else 10)")
-    parser.add_argument("--max-retries", type=int, default=10, help="stream batch retries, -1 = forever")
-    parser.add_argument("--no-bisect", action="store_true", help="do not bisect a failing stream batch")
-    parser.add_argument("--starting-position", default="TRIM_HORIZON", choices=["TRIM_HORIZON", "LATEST"])
-    parser.add_argument("--sqs-wait-seconds", type=int, default=1)
-    parser.add_argument("--on-failure-queue-url", help="send discarded stream batches' info to this queue")
-    parser.add_argument("--ready-file", help="create this file once the first pass is done")
-    parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
-    args = parser.parse_args(argv)
-
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stdout,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    project_root = str(Path(__file__).resolve().parent.parent)
-    if project_root not in sys.path:
-        sys.path.insert(0, project_root)
-    try:
-        handlers = load_app_handlers(args.app_module)
-    except MissingHandlersError as exc:
-        print(f"event runner: {exc}; nothing to run", file=sys.stderr, flush=True)
-        return EXIT_NO_HANDLERS
-    for name, handler in ((STREAM_HANDLER_NAME, handlers.stream_handler), (SQS_HANDLER_NAME, handlers.sqs_handler)):
-        if handler is None:
-            logger.warning("%s.%s is not defined: that event source is not polled", args.app_module, name)
-
-    options = handlers.runner_options()
-    if args.batch_size:
-        options["batch_size"] = args.batch_size
-    if args.sqs_batch_size:
-        options["sqs_batch_size"] = args.sqs_batch_size
-    runner = EventRunner.from_environment(
-        handlers.stream_handler,
-        handlers.sqs_handler,
-        max_retries=args.max_retries,
-        bisect_on_error=not args.no_bisect,
-        starting_position=args.starting_position,
-        sqs_wait_seconds=args.sqs_wait_seconds,
-        on_failure_queue_url=args.on_failure_queue_url,
-        **options,
-    )
-
-    from devstack.runner_group import with_deliveries
-
-    runner = with_deliveries(runner, args.app_module, sqs_wait_seconds=args.sqs_wait_seconds)
-    stopping = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    runner.start()
-    logger.info("event runner started: stream %s, queue %s", runner.stream_arn if handlers.stream_handler else "-",
-                runner.queue_url if handlers.sqs_handler else "-")
-    try:
-        if args.ready_file:
-            try:
-                runner.run_until_idle(timeout_s=60.0)
-            except TimeoutError:
-                pass  # busy is fine: it is polling
-            Path(args.ready_file).touch()
-        while not stopping.wait(0.5):
-            if not runner.running:
-                logger.error("event runner threads ended unexpectedly")
-                return 1
-    finally:
-        runner.stop()
-        logger.info("event runner stopped: %s", dict(runner.stats))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -29,9 +29,10 @@ import threading
 import time
 from collections.abc import Sequence
 
+from devstack.local_aws import LOOPBACK, readiness_probe
+
 __all__ = ["SqsLocal", "SqsLocalError", "main"]
 
-LOOPBACK = "127.0.0.1"
 
 
 class SqsLocalError(RuntimeError):
@@ -123,28 +124,12 @@ class SqsLocal:
             server.stop()
 
     def _wait_ready(self) -> None:
-        import boto3
-        from botocore.config import Config
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        client = boto3.client(
-            "sqs",
-            endpoint_url=self.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-            config=Config(connect_timeout=1, read_timeout=5, retries={"total_max_attempts": 1}),
-        )
+        answers = readiness_probe("sqs", self.endpoint_url)
         deadline = time.monotonic() + self._startup_timeout
-        ready = threading.Event()
-        while True:
-            try:
-                client.list_queues()
-                return
-            except (BotoCoreError, ClientError, OSError) as exc:
-                if time.monotonic() >= deadline:
-                    raise SqsLocalError(f"local SQS did not answer within {self._startup_timeout:.0f}s: {exc}") from exc
-            ready.wait(0.05)
+        while not answers():
+            if time.monotonic() >= deadline:
+                raise SqsLocalError(f"local SQS did not answer within {self._startup_timeout:.0f}s")
+            time.sleep(0.05)  # readiness poll, bounded by the deadline
 
 
 def main(argv: Sequence[str] | None = None) -> int:

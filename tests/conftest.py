@@ -1,77 +1,22 @@
-"""Shared fixtures: real DynamoDB Local and moto's SQS server for the whole run, data isolated per test."""
+"""Shared fixtures: the session's servers (see `support/servers.py`) and data isolated per test."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
-LOCAL_ENV = {
-    "AWS_ACCESS_KEY_ID": "test",
-    "AWS_SECRET_ACCESS_KEY": "test",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "TOKEN_PEPPER": "test-pepper",
-    "STRIPE_API_KEY": "sk_test_local",
-    "STRIPE_WEBHOOK_SECRET": "whsec_test_local",
-}
+pytest_plugins = ["support.environment", "support.servers", "support.marks", "support.scheduling"]
+
 ADMIN_TOKEN = "test-admin-token"
 USAGE_TOKEN = "test-usage-token"
 
 
-@dataclass(frozen=True)
-class LocalAws:
-    dynamodb_endpoint: str
-    sqs_endpoint: str
-    table_name: str
-    stream_arn: str
-    queue_url: str
-    dlq_url: str
-
-
 @pytest.fixture(scope="session")
-def local_aws() -> Iterator[LocalAws]:
-    """DynamoDB Local and moto's SQS server, with the table and queues made from infra/resources.yaml."""
-    from devstack.dynamodb_local import DynamoDBLocal
-    from devstack.resources import create_local_resources
-    from devstack.sqs_local import SqsLocal
-
-    saved = dict(os.environ)
-    os.environ.update(LOCAL_ENV)
-    dynamodb, sqs = DynamoDBLocal(), SqsLocal()
-    try:
-        ddb_url, sqs_url = dynamodb.start(), sqs.start()
-        resources = create_local_resources(ddb_url, sqs_url, "invoicing-test", "invoicing-test",
-                                           sync_queue_visibility_seconds=2, receive_wait_seconds=0)
-        os.environ.update({
-            "AWS_ENDPOINT_URL_DYNAMODB": ddb_url,
-            "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": ddb_url,
-            "AWS_ENDPOINT_URL_SQS": sqs_url,
-            "TABLE_NAME": resources.table_name,
-            "TABLE_STREAM_ARN": resources.stream_arn,
-            "SYNC_QUEUE_URL": resources.queue_url,
-            "SYNC_DLQ_URL": resources.dlq_url,
-            "DELIVERY_QUEUE_URL": resources.delivery_queue_url,
-            "DELIVERY_DLQ_URL": resources.delivery_dlq_url,
-        })
-        from chalicelib.config import reload_settings
-        from chalicelib.services.bootstrap import bind_storage
-
-        bind_storage(reload_settings())
-        yield LocalAws(ddb_url, sqs_url, resources.table_name, resources.stream_arn, resources.queue_url,
-                       resources.dlq_url)
-    finally:
-        sqs.stop()
-        dynamodb.stop()
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-@pytest.fixture(scope="session")
-def tokens(local_aws: LocalAws) -> dict[str, str]:
+def tokens(local_aws: Any) -> dict[str, str]:
     from chalicelib.config import settings
     from chalicelib.storage.tokens import TokenRepository
 
@@ -83,7 +28,7 @@ def tokens(local_aws: LocalAws) -> dict[str, str]:
 
 
 @pytest.fixture
-def org(local_aws: LocalAws) -> str:
+def org(local_aws: Any) -> str:
     """A fresh organisation with a billing profile, so tests never share data."""
     from chalicelib.storage.orgs import OrgRepository
 
@@ -104,7 +49,7 @@ def reader_token(org: str) -> str:
 
 
 @pytest.fixture
-def api(local_aws: LocalAws, tokens: dict[str, str]) -> Iterator[object]:
+def api(local_aws: Any, tokens: dict[str, str]) -> Iterator[object]:
     """The Chalice app through its real routing, in process."""
     from chalice.test import Client
 

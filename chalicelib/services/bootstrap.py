@@ -1,18 +1,11 @@
-"""Process-wide wiring: bind the table once, seed development tokens where asked."""
+"""Process-wide wiring: bind the table once; the token lookup the edge authenticates with."""
 
 from __future__ import annotations
 
-import os
-
-from ..clock import now
 from ..config import Settings, require_pepper, settings
 from ..domain.tokens import TokenLookup
 from ..storage.models import bind
 from ..storage.tokens import TokenRepository
-
-DEV_ADMIN_TOKEN_DEFAULT = "dev-admin-token"
-DEV_USAGE_TOKEN_DEFAULT = "dev-usage-token"
-
 
 _bound: list[Settings] = []
 
@@ -33,12 +26,3 @@ def ready() -> Settings:
 def token_lookup(settings: Settings) -> TokenLookup:
     """The token table, keyed by the pepper (refused when it is missing outside the local stage)."""
     return TokenRepository(require_pepper(settings))
-
-
-def seed_dev_tokens(settings: Settings) -> None:
-    """Local stack only: store the admin and usage tokens named by DEV_ADMIN_TOKEN / DEV_USAGE_TOKEN."""
-    tokens = TokenRepository(settings.token_pepper)
-    admin = os.environ.get("DEV_ADMIN_TOKEN", DEV_ADMIN_TOKEN_DEFAULT)
-    usage = os.environ.get("DEV_USAGE_TOKEN", DEV_USAGE_TOKEN_DEFAULT)
-    tokens.put(admin, "development admin", {"admin"}, now())
-    tokens.put(usage, "development usage writer", {"usage:write"}, now())

@@ -7,8 +7,8 @@ import secrets
 import string
 from typing import Any
 
-from .errors import invalid_request, no_such, param_error
-from .store import Store, created_matches, merge_metadata, new_id, page
+from .errors import invalid_request, param_error
+from .store import Store, created_matches, live, merge_metadata, new_id, page
 
 _PREFIX_ALPHABET = string.ascii_uppercase + string.digits
 _PREFIX_PATTERN = re.compile(r"^[A-Z0-9]{3,12}$")
@@ -72,10 +72,7 @@ def _unique_prefix(store: Store) -> str:
 
 def get(store: Store, customer_id: str, *, param: str = "id",
         status: int = 404) -> dict[str, Any]:
-    customer = store.customers.get(customer_id)
-    if customer is None or customer.get("deleted"):
-        raise no_such("customer", customer_id, param=param, status=status)
-    return customer
+    return live(store.customers, "customer", customer_id, param=param, status=status)
 
 
 def listing(store: Store, params: dict[str, Any]) -> dict[str, Any]:

@@ -47,6 +47,7 @@ class StripeEmulator:
         self.faults = FaultInjector(seed)
         self.metrics = RequestMetrics()
         self.webhooks = WebhookDispatcher(webhook_url, webhook_secret)
+        self._initial_webhooks = (webhook_url, self.webhooks.secret)
         self.store.event_sink = self.webhooks.submit
         self._api = ApiApp(store=self.store, idempotency=self.idempotency,
                            limiter=self.limiter, faults=self.faults,
@@ -108,7 +109,8 @@ class StripeEmulator:
             return result
 
     def reset(self) -> None:
-        """Back to a fresh account with the configuration given at construction."""
+        """Back to a fresh account with the configuration given at construction (webhook endpoint and
+        secret included), so one running emulator can serve many tests, each from a clean start."""
         self.store.reset()
         self.idempotency.forget_all()
         self.idempotency.ttl_seconds = self._initial_ttl
@@ -119,7 +121,7 @@ class StripeEmulator:
                                per_endpoint_per_second=self._initial_limits[1],
                                endpoint_overrides={})
         self.limiter.reset()
-        self.webhooks.clear()
+        self.webhooks.reset(*self._initial_webhooks)
 
     # -- request counts -----------------------------------------------------------
     def request_counts(self) -> dict[str, Any]:

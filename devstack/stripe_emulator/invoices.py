@@ -14,7 +14,7 @@ from typing import Any
 
 from . import customers, invoice_items, payments
 from .errors import StripeError, invalid_request, no_such, param_error
-from .store import Store, created_matches, merge_metadata, new_id, page
+from .store import Store, created_matches, live, merge_metadata, new_id, page
 
 EMBEDDED_LINES = 10  # an invoice object carries the first 10 lines inline
 DAY = 86400
@@ -22,10 +22,7 @@ DAY = 86400
 
 def get(store: Store, invoice_id: str, *, param: str = "id",
         status: int = 404) -> dict[str, Any]:
-    invoice = store.invoices.get(invoice_id)
-    if invoice is None or invoice.get("deleted"):
-        raise no_such("invoice", invoice_id, param=param, status=status)
-    return invoice
+    return live(store.invoices, "invoice", invoice_id, param=param, status=status)
 
 
 def render(store: Store, invoice: dict[str, Any], *,

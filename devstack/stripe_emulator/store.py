@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .errors import StripeError, invalid_request, param_error
+from .errors import StripeError, invalid_request, no_such, param_error
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 
@@ -191,6 +191,15 @@ def merge_metadata(current: dict[str, str], update: Any,
             f"keys, but would have {len(merged)}.", code=None, param=param,
         )
     return merged
+
+
+def live(objects: dict[str, dict[str, Any]], kind: str, object_id: str, *, param: str = "id",
+         status: int = 404) -> dict[str, Any]:
+    """The object unless it is missing or deleted; else Stripe's "No such <kind>" error."""
+    found = objects.get(object_id)
+    if found is None or found.get("deleted"):
+        raise no_such(kind, object_id, param=param, status=status)
+    return found
 
 
 def require(obj: dict[str, Any] | None, error: StripeError) -> dict[str, Any]:

@@ -46,6 +46,7 @@ class WebhookDispatcher:
         self.max_attempts = max_attempts
         self.retry_delay_s = retry_delay_s
         self.timeout_s = timeout_s
+        self._initial_retries = (max_attempts, retry_delay_s, timeout_s)
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._lock = threading.Lock()
         self._deliveries: list[dict[str, Any]] = []
@@ -89,9 +90,21 @@ class WebhookDispatcher:
         with self._lock:
             return [dict(d, attempts=list(d["attempts"])) for d in self._deliveries]
 
-    def clear(self) -> None:
+    def reset(self, url: str | None, secret: str) -> None:
+        """Forget past deliveries, drop the ones not yet attempted, and deliver to `url` again with the
+        retry settings given at construction."""
         with self._lock:
             self._deliveries.clear()
+        stopping = False  # a stop request waiting in the queue must survive
+        while True:
+            try:
+                stopping = self._queue.get_nowait() is None or stopping
+            except queue.Empty:
+                break
+        if stopping:
+            self._queue.put(None)
+        self.configure(url, secret)
+        self.max_attempts, self.retry_delay_s, self.timeout_s = self._initial_retries
 
     def _run(self) -> None:
         while True:

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
-from typing import Any
 
 import boto3
 
 from devstack.resources import LocalResources, create_local_resources
 
 CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "test", "aws_secret_access_key": "test"}
-
-
-def wait_for(condition: Callable[[], Any], timeout_s: float, step: Callable[[], Any] | None = None) -> Any:
-    """Run ``step`` (a poll that blocks briefly on its own) until ``condition`` holds, or fail at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"condition not met within {timeout_s}s")
-        if step is not None:
-            step()
-        else:
-            time.sleep(0.05)
 
 
 class Aws:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 from chalice import Chalice
-from devstack_support import Aws, wait_for
+from devstack_support import Aws
+from support.waiting import wait_for
 
 from devstack.event_runner import EventRunner, LambdaContext
 
@@ -106,6 +107,27 @@ def test_table_writes_reach_the_stream_handler_in_lambda_shape(aws: Aws) -> None
     assert context.function_name.endswith("handle_table_changes")
     assert context.aws_request_id and context.memory_limit_in_mb == 512
     assert 0 < context.get_remaining_time_in_millis() <= 30_000
+
+
+@pytest.mark.parametrize("shard_held", ["nothing", "records"])
+def test_latest_delivers_exactly_what_arrives_after_the_first_read(aws: Aws, shard_held: str) -> None:
+    """As Lambda's LATEST, whether the shard was empty or not. (DynamoDB Local answers a LATEST iterator on
+    a shard that held nothing with TrimmedDataAccessException once other tables' writes move its sequence
+    numbers on; asking for LATEST again would then skip the new records.)"""
+    other, resources = aws.fresh_resources(), aws.fresh_resources()
+    aws.dynamodb.put_item(TableName=other.table_name, Item=key("elsewhere"))
+    if shard_held == "records":
+        aws.dynamodb.put_item(TableName=resources.table_name, Item=key("before"))
+    recorder = Recorder()
+    runner = stream_runner(aws, resources, recorder, starting_position="LATEST")
+    assert runner.poll_once() == 0
+
+    aws.dynamodb.put_item(TableName=other.table_name, Item=key("elsewhere-again"))
+    aws.dynamodb.put_item(TableName=resources.table_name, Item=key("after"))
+
+    wait_for(lambda: recorder.records, 15, runner.poll_once, "the record written after the first read")
+    assert runner.run_until_idle(timeout_s=15) == 0
+    assert [pk_of(r) for r in recorder.records] == ["after"]
 
 
 def test_sqs_messages_reach_the_handler_in_lambda_shape_and_are_deleted(aws: Aws) -> None:

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import urllib.error
 import urllib.request
+import warnings
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+
+from devstack.env import chalice_config_environment
+from devstack.local_stack import LocalStack
 from devstack.stack import PROJECT_ROOT as ROOT
-from devstack.stack import LocalStack, chalice_config_environment
 
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -47,9 +52,15 @@ def pid_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
+@pytest.mark.slow  # DynamoDB Local, `chalice local`
 def test_local_stack_serves_the_api_and_stops_every_process_it_started() -> None:
     before = dict(os.environ)
-    with LocalStack() as stack:
+    with warnings.catch_warnings():
+        # With javac present, DynamoDB Local must not fall back to listening on all interfaces.
+        warnings.simplefilter("error" if shutil.which("javac") else "ignore")
+        stack = LocalStack().start()
+    with stack:
+        assert stack.dynamodb.bind_host == ("127.0.0.1" if shutil.which("javac") else "0.0.0.0")
         assert stack.api_url is not None
         status, document = http("GET", stack.api_url + "/v1/openapi.json")
         assert status == 200 and "openapi" in document
@@ -83,6 +94,7 @@ def test_local_stack_serves_the_api_and_stops_every_process_it_started() -> None
     assert not any(listening(url) for url in urls)
     assert dict(os.environ) == before
     assert stack.pids() == {}
+    stack.stop()  # idempotent
 
 
 def test_chalice_config_environment_merges_top_level_and_stage_variables(tmp_path: Any) -> None:
@@ -107,6 +119,7 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+@pytest.mark.slow  # every part as its own process
 def test_stack_cli_up_is_idempotent_and_down_stops_everything(tmp_path: Any) -> None:
     api, dynamodb, sqs, stripe = free_ports(4)
     options = ["--run-dir", str(tmp_path), "--api-port", str(api), "--dynamodb-port", str(dynamodb),

@@ -1,9 +1,9 @@
-"""Fixtures for the Stripe emulator tests: a fresh emulator per test and
+"""Fixtures for the Stripe emulator tests: the session's emulator, reset before each test, and
 real stripe-python clients pointed at it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import stripe
@@ -14,13 +14,9 @@ API_KEY = "sk_test_emulator"
 
 
 @pytest.fixture
-def emulator() -> Iterator[StripeEmulator]:
-    emu = StripeEmulator()
-    emu.start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
+def emulator(stripe_server: StripeEmulator) -> StripeEmulator:
+    stripe_server.reset()
+    return stripe_server
 
 
 @pytest.fixture

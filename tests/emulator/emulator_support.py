@@ -2,26 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from typing import TypeVar
 
 import stripe
-
-T = TypeVar("T")
-
-
-def wait_until(condition: Callable[[], T], timeout: float = 5.0,
-               interval: float = 0.01) -> T:
-    """Poll ``condition`` until it returns something truthy, or fail."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
 
 
 def lines(count: int, amount: int = 100, start: int = 0) -> list:

@@ -11,7 +11,8 @@ import sys
 import pytest
 import requests
 import stripe
-from emulator_support import lines, until_rate_limited, wait_until
+from emulator_support import lines, until_rate_limited
+from support.waiting import wait_for
 
 from devstack.stripe_emulator import StripeEmulator
 
@@ -89,6 +90,7 @@ def test_refuses_to_listen_beyond_loopback():
         StripeEmulator().start(host="0.0.0.0")
 
 
+@pytest.mark.slow  # a process
 def test_command_line_runs_in_foreground_and_stops_on_sigterm():
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
@@ -101,7 +103,7 @@ def test_command_line_runs_in_foreground_and_stops_on_sigterm():
         url = banner.split("listening on ")[1].split()[0]
         client = stripe.StripeClient("sk_test_cli", base_addresses={"api": url})
         assert client.v1.customers.create().id.startswith("cus_")
-        assert wait_until(lambda: requests.get(f"{url}/_emulator/health", timeout=5).ok)
+        assert wait_for(lambda: requests.get(f"{url}/_emulator/health", timeout=5).ok)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
         assert "stopped" in process.stdout.read()

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 import stripe
-from emulator_support import wait_until
+from support.waiting import wait_for
 
 
 def test_same_key_and_params_replays_the_first_response(client, emulator, customer):
@@ -60,7 +60,7 @@ def test_concurrent_request_with_key_in_flight_gets_409(make_client, emulator, c
     worker = threading.Thread(target=slow_create)
     worker.start()
     try:
-        wait_until(lambda: "slow-key" in emulator.idempotency_keys_in_flight())
+        wait_for(lambda: "slow-key" in emulator.idempotency_keys_in_flight())
         with pytest.raises(stripe.APIError) as excinfo:
             client.v1.invoices.create(params={"customer": customer.id}, options=options)
         assert excinfo.value.http_status == 409
@@ -91,7 +91,7 @@ def test_keys_expire_after_the_retention_period(client, emulator):
     emulator.set_idempotency_ttl(0.2)
     options = {"idempotency_key": "short-lived"}
     first = client.v1.customers.create(params={}, options=options)
-    wait_until(lambda: emulator.idempotency_key_count() == 0)
+    wait_for(lambda: emulator.idempotency_key_count() == 0)
     assert client.v1.customers.create(params={}, options=options).id != first.id
 
 

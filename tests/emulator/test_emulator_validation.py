@@ -94,6 +94,7 @@ def test_authentication_is_required(make_client, emulator):
     assert response.json()["error"]["type"] == "invalid_request_error"
 
 
+@pytest.mark.slow  # its own emulator: the keys are set at construction
 def test_configured_key_is_accepted():
     from devstack.stripe_emulator import StripeEmulator
     with StripeEmulator(api_keys=["rk_local_ci"]) as emu:

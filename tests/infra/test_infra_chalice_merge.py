@@ -1,93 +1,32 @@
-"""infra/chalice-merge.yaml merged by `chalice package --merge-template`.
+"""infra/chalice-merge.yaml merged by `chalice package --merge-template`, and `make package`.
 
-The real app.py is packaged by the Makefile; here a fixture app with the same
-handler names proves the mechanism: chalice's logical ids, the deep merge, and
-that the merged SAM template passes cfn-lint.
+A fixture app with the real app's handler names proves the mechanism: chalice's
+logical ids, the deep merge, and that the merged SAM template passes cfn-lint.
+`make package` on the real app then writes both deployable templates, linted, with
+one IAM role per function holding exactly what that function calls, and API Gateway's
+own answers (gateway responses, wrong methods, unknown paths) in the API's error envelope.
+Every test here reads the one packaging and linting of the test session.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from infra_support import MERGE_TEMPLATE, ROOT, run_cfn_lint, venv_tool
+from infra_support import (
+    MERGE_TEMPLATE,
+    QUEUE_DECORATORS,
+    RESOURCES_TEMPLATE,
+    ROOT,
+    Packaged,
+    PackagedTemplates,
+    role_statements,
+)
+from jsonschema import Draft202012Validator
 
-from devstack.resources import load_template
-
-STREAM_PLACEHOLDER = "arn:aws:dynamodb:us-east-1:123456789012:table/placeholder/stream/2024-01-01T00:00:00.000"
-QUEUE_ARN_PLACEHOLDER = "arn:aws:sqs:us-east-1:123456789012:placeholder-sync"
-
-# The two ways app.py may name the queue: chalice emits {"Fn::Sub": ...} for a
-# queue name and a plain string for an ARN.
-QUEUE_DECORATORS = {
-    "queue-name": 'queue="placeholder-sync"',
-    "queue-arn": f'queue_arn="{QUEUE_ARN_PLACEHOLDER}"',
-}
-
-FIXTURE_APP = """\
-from chalice import Chalice, Cron, Rate
-
-app = Chalice(app_name="usage-invoicing")
-
-
-@app.route("/health")
-def health():
-    return {{"ok": True}}
-
-
-@app.on_dynamodb_record(stream_arn="{stream}", batch_size=100)
-def handle_table_changes(event):
-    return None
-
-
-@app.on_sqs_message({queue}, batch_size=10)
-def sync_invoices(event):
-    return None
-
-
-@app.on_sqs_message(queue_arn="arn:aws:sqs:us-east-1:123456789012:placeholder-deliveries", batch_size=10)
-def deliver_webhooks(event):
-    return None
-
-
-@app.schedule(Cron(5, "*", "*", "*", "?", "*"))
-def finalize_month(event):
-    return None
-
-
-@app.schedule(Rate(1, unit=Rate.HOURS))
-def reconcile(event):
-    return None
-
-
-@app.schedule(Rate(5, unit=Rate.MINUTES))
-def canary(event):
-    return None
-"""
-
-FIXTURE_CONFIG = {
-    "version": "2.0",
-    "app_name": "usage-invoicing",
-    "automatic_layer": False,
-    "autogen_policy": False,
-    "iam_policy_file": "policy-deny-all.json",
-    "environment_variables": {"LOG_LEVEL": "INFO"},
-    "lambda_timeout": 30,
-    "stages": {
-        "dev": {
-            "api_gateway_stage": "api",
-            # A value the merge template must win over.
-            "environment_variables": {"TABLE_NAME": "from-config"},
-        }
-    },
-}
+from devstack.template import load_template
 
 FUNCTIONS = {
     "handle_table_changes": "HandleTableChanges",
@@ -107,74 +46,74 @@ STACK_PARAMETERS = {
     "AlarmTopicArn": "",
 }
 
+# The real app's roles (`make package`).
+TABLE_ITEMS_API = {"BatchGetItem", "ConditionCheckItem", "GetItem", "PutItem", "Query", "UpdateItem"}
+LOGS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
+STREAM = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
+# function -> (its role, {statement: (actions, resources)}); resources as labelled by `infra_support.label`.
+EXPECTED_ROLES: dict[str, tuple[str, dict[str, tuple[set[str], set[str]]]]] = {
+    "APIHandler": ("ApiHandlerRole", {
+        # DeleteItem: a plan change removes the draft's recurring lines it made stale.
+        "BillingTable": ({f"dynamodb:{a}" for a in TABLE_ITEMS_API | {"DeleteItem"}}, {"table"}),
+        "Secrets": ({"ssm:GetParameter"}, {"param:token-pepper", "param:stripe-webhook-secret"}),
+    }),
+    "HandleTableChanges": ("HandleTableChangesRole", {
+        "BillingTableStream": (STREAM, {"table/stream/*"}),
+        "BillingTable": ({"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"},
+                         {"table"}),
+        "SyncQueue": ({"sqs:SendMessage"}, {"import:SyncQueueArn"}),
+        "DeliveryQueue": ({"sqs:SendMessage"}, {"import:DeliveryQueueArn"}),
+        "StreamFailureDestination": ({"sqs:SendMessage"}, {"StreamFailureQueue"}),
+    }),
+    "DeliverWebhooks": ("DeliverWebhooksRole", {
+        "BillingTable": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, {"table"}),
+        "DeliveryQueue": ({"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                           "sqs:ReceiveMessage"}, {"import:DeliveryQueueArn"}),
+        "DeliveryDeadLetterQueue": ({"sqs:SendMessage"}, {"import:DeliveryDLQArn"}),
+    }),
+    "SyncInvoices": ("SyncInvoicesRole", {
+        "BillingTable": ({"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
+                          "dynamodb:UpdateItem"}, {"table"}),
+        "SyncQueue": ({"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                       "sqs:ReceiveMessage"}, {"import:SyncQueueArn"}),
+        "SyncDeadLetterQueue": ({"sqs:SendMessage"}, {"import:SyncDLQArn"}),
+        "Secrets": ({"ssm:GetParameter"}, {"param:stripe-api-key", "param:stripe-canary-api-key"}),
+    }),
+    "FinalizeMonth": ("FinalizeMonthRole", {
+        "BillingTable": ({"dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
+                          "dynamodb:Query", "dynamodb:UpdateItem"}, {"table", "table/index/gsi1"}),
+    }),
+    "Reconcile": ("ReconcileRole", {
+        "BillingTable": ({"dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+                         {"table", "table/index/gsi1"}),
+        "SyncQueue": ({"sqs:SendMessage"}, {"import:SyncQueueArn"}),
+        "Secrets": ({"ssm:GetParameter"}, {"param:stripe-api-key"}),
+    }),
+    "Canary": ("CanaryRole", {
+        "BillingTable": ({f"dynamodb:{a}" for a in TABLE_ITEMS_API}, {"table", "table/index/gsi1"}),
+        "Secrets": ({"ssm:GetParameter"}, {"param:stripe-canary-api-key"}),
+    }),
+}
 
-def _package_env() -> dict[str, str]:
-    env = dict(os.environ)
-    # chalice needs a region to build the template; it makes no AWS calls.
-    env.update(
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_ACCESS_KEY_ID="test",
-        AWS_SECRET_ACCESS_KEY="test",
-        AWS_EC2_METADATA_DISABLED="true",
-    )
-    env.pop("AWS_PROFILE", None)
-    return env
+# What API Gateway answers itself (infra/chalice-merge.yaml) is the API's error envelope too.
+RESPONSES = "x-amazon-apigateway-gateway-responses"
+# What API Gateway can answer without the function: every one must be in the envelope.
+REQUIRED = {"DEFAULT_4XX": None, "DEFAULT_5XX": None, "MISSING_AUTHENTICATION_TOKEN": "404",
+            "REQUEST_TOO_LARGE": "413", "UNSUPPORTED_MEDIA_TYPE": "415", "THROTTLED": "429", "QUOTA_EXCEEDED": "429",
+            "INTEGRATION_FAILURE": "502", "INTEGRATION_TIMEOUT": "504"}
+# $context variables as API Gateway substitutes them (messageString arrives quoted).
+CONTEXT = {"$context.error.messageString": json.dumps('Invalid "input"'),
+           "$context.error.responseType": "DEFAULT_4XX", "$context.requestId": "c0ffee-1"}
 
 
-def _make_app(directory: Path, queue_decorator: str) -> Path:
-    (directory / ".chalice").mkdir(parents=True)
-    (directory / ".chalice" / "config.json").write_text(json.dumps(FIXTURE_CONFIG, indent=2))
-    shutil.copy(ROOT / ".chalice" / "policy-deny-all.json", directory / ".chalice")
-    (directory / "app.py").write_text(FIXTURE_APP.format(stream=STREAM_PLACEHOLDER, queue=queue_decorator))
-    (directory / "requirements.txt").write_text("")
-    return directory
+def gateway_responses(template: dict[str, Any]) -> dict[str, Any]:
+    responses: dict[str, Any] = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"][RESPONSES]
+    return responses
 
 
-def _package(app_dir: Path, out_dir: Path, merge_template: Path | None) -> subprocess.CompletedProcess[str]:
-    command = [venv_tool("chalice"), "package", "--stage", "dev"]
-    if merge_template is not None:
-        command += ["--merge-template", str(merge_template)]
-    command.append(str(out_dir))
-    return subprocess.run(
-        command,
-        cwd=app_dir,
-        env=_package_env(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-class Packaged:
-    def __init__(self, plain: dict[str, Any], merged: dict[str, Any], merged_path: Path) -> None:
-        self.plain = plain
-        self.merged = merged
-        self.merged_path = merged_path
-
-    def resource(self, logical_id: str) -> dict[str, Any]:
-        resource: dict[str, Any] = self.merged["Resources"][logical_id]
-        return resource
-
-
-@pytest.fixture(scope="module", params=sorted(QUEUE_DECORATORS))
-def packaged(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Packaged]:
-    base = tmp_path_factory.mktemp(f"chalice-{request.param}")
-    app_dir = _make_app(base / "app", QUEUE_DECORATORS[request.param])
-
-    plain = _package(app_dir, base / "plain", None)
-    assert plain.returncode == 0, plain.stdout + plain.stderr
-    merged = _package(app_dir, base / "merged", MERGE_TEMPLATE)
-    assert merged.returncode == 0, merged.stdout + merged.stderr
-
-    # A YAML merge template switches chalice to sam.yaml output.
-    assert not (base / "merged" / "sam.json").exists()
-    merged_path = base / "merged" / "sam.yaml"
-    yield Packaged(
-        plain=json.loads((base / "plain" / "sam.json").read_text()),
-        merged=yaml.safe_load(merged_path.read_text()),
-        merged_path=merged_path,
-    )
+@pytest.fixture(params=sorted(QUEUE_DECORATORS))
+def packaged(request: pytest.FixtureRequest, packaged_templates: PackagedTemplates) -> Packaged:
+    return packaged_templates.fixture[request.param]
 
 
 @pytest.fixture(scope="module")
@@ -222,9 +161,8 @@ def test_every_partial_entry_has_a_chalice_counterpart(packaged: Packaged, merge
         assert "Type" in resource
 
 
-def test_merged_template_passes_cfn_lint(packaged: Packaged) -> None:
-    result = run_cfn_lint(packaged.merged_path)
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_merged_template_passes_cfn_lint(packaged: Packaged, packaged_templates: PackagedTemplates) -> None:
+    assert packaged_templates.lint_problems(packaged.merged_path) == []
 
 
 def test_merge_leaves_no_combined_intrinsics_or_yaml_aliases(packaged: Packaged) -> None:
@@ -307,7 +245,7 @@ def test_api_function_gives_up_before_api_gateway_does(packaged: Packaged) -> No
 
 
 def test_role_policies_are_least_privilege(packaged: Packaged) -> None:
-    """Every role is scoped; the exact actions per function are checked on the real app in test_package_app."""
+    """Every role is scoped; the exact actions per function are checked on the real app below."""
     for role in ROLES.values():
         (policy,) = packaged.resource(role)["Properties"]["Policies"]
         for statement in policy["PolicyDocument"]["Statement"]:
@@ -395,3 +333,87 @@ def test_sam_transform_produces_the_event_source_mappings(packaged: Packaged, mo
     stream = mappings["HandleTableChangesHandleTableChangesDynamodbEventSource"]
     assert stream["BisectBatchOnFunctionError"] is True
     assert stream["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["StreamFailureQueue", "Arn"]}
+
+
+@pytest.fixture(scope="module")
+def sam(packaged_templates: PackagedTemplates) -> dict[str, Any]:
+    """The real app's SAM template as `make package` wrote it."""
+    return load_template(packaged_templates.app[1])
+
+
+def test_package_writes_linted_templates_with_partial_batch_failures(packaged_templates: PackagedTemplates) -> None:
+    resources_path, sam_path = packaged_templates.app
+    assert resources_path.read_text() == RESOURCES_TEMPLATE.read_text()
+    assert packaged_templates.lint_problems(resources_path) == []
+    assert packaged_templates.lint_problems(sam_path) == []
+    resources = load_template(sam_path)["Resources"]
+    sqs_events = resources["SyncInvoices"]["Properties"]["Events"]["SyncInvoicesSqsEventSource"]["Properties"]
+    assert sqs_events["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    stream = resources["HandleTableChanges"]["Properties"]["Events"]["HandleTableChangesDynamodbEventSource"]
+    assert stream["Properties"]["BisectBatchOnFunctionError"] is True
+
+
+def test_each_function_has_its_own_role_with_exactly_what_it_calls(sam: dict[str, Any]) -> None:
+    resources = sam["Resources"]
+    functions = {k for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"}
+    assert functions == set(EXPECTED_ROLES), "a function without an expected role: add it here and to the merge"
+    roles = {k for k, v in resources.items() if v["Type"] == "AWS::IAM::Role"}
+    assert roles == {role for role, _ in EXPECTED_ROLES.values()}  # no shared DefaultRole left behind
+    for function, (role, expected) in EXPECTED_ROLES.items():
+        assert resources[function]["Properties"]["Role"] == {"Fn::GetAtt": [role, "Arn"]}, function
+        handler = resources[function]["Properties"]["FunctionName"]["Fn::Sub"].removeprefix("${AppName}-${Stage}-")
+        logs = (LOGS, {f"logs:{handler}", f"logs:{handler}:streams"})
+        assert role_statements(sam, role) == {**expected, "Logs": logs}, function
+
+
+def test_no_function_may_scan_batch_write_move_dead_letters_or_read_a_secret_it_does_not_use(
+        sam: dict[str, Any]) -> None:
+    resources = sam["Resources"]
+    everything = [action for role, _ in EXPECTED_ROLES.values() for actions, _ in role_statements(sam, role).values()
+                  for action in actions]
+    assert not {"dynamodb:Scan", "dynamodb:BatchWriteItem", "sqs:StartMessageMoveTask"} & set(everything)
+    api = role_statements(sam, "ApiHandlerRole")
+    assert "param:stripe-api-key" not in api["Secrets"][1]
+    assert not any(action.startswith("sqs:") for actions, _ in api.values() for action in actions)
+    for function, (role, _) in EXPECTED_ROLES.items():
+        variables = resources[function]["Properties"]["Environment"]["Variables"]
+        wanted = {"param:" + value["Fn::Sub"].rsplit("/", 1)[1] for name, value in variables.items()
+                  if name.endswith("_PARAM")}
+        readable = role_statements(sam, role).get("Secrets", (set(), set()))[1]
+        # A function reads every *_PARAM it is given at cold start: each must be one its role may read.
+        assert wanted == readable, function
+
+
+def test_every_answer_api_gateway_gives_itself_is_customised(sam: dict[str, Any]) -> None:
+    responses = gateway_responses(sam)
+    assert set(REQUIRED) <= set(responses)
+    for response_type, status in REQUIRED.items():
+        assert responses[response_type].get("statusCode") == status, response_type
+
+
+@pytest.mark.parametrize("response_type", sorted(REQUIRED))
+def test_each_gateway_response_renders_the_documented_error_envelope(response_type: str) -> None:
+    from chalicelib.api.openapi import openapi_document
+
+    rendered = gateway_responses(load_template(MERGE_TEMPLATE))[response_type]["responseTemplates"]["application/json"]
+    for variable, value in CONTEXT.items():
+        rendered = rendered.replace(variable, value)
+    body = json.loads(rendered)
+    schema = {"$ref": "#/components/schemas/Error", "components": openapi_document()["components"]}
+    assert list(Draft202012Validator(schema).iter_errors(body)) == []
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["details"]["request_id"] == "c0ffee-1"
+
+
+def test_every_route_takes_every_method_so_api_gateway_hands_wrong_ones_to_the_app(sam: dict[str, Any]) -> None:
+    paths = sam["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    import app as application
+    from chalicelib.api.fallbacks import CATCH_ALL_DEPTH, METHODS, served_routes
+
+    served = {path for _, path in served_routes(application.app)}
+    catch_alls = {"/" + "/".join(f"{{segment{i}}}" for i in range(depth)) for depth in range(CATCH_ALL_DEPTH + 1)}
+    assert served | catch_alls == set(paths)
+    for path in paths:
+        assert set(paths[path]) == {method.lower() for method in METHODS}, path
+        for operation in paths[path].values():
+            assert operation["x-amazon-apigateway-integration"]["type"] == "aws_proxy", path

@@ -1,4 +1,5 @@
-"""The local stack (DynamoDB Local + moto's SQS server) built from infra/resources.yaml."""
+"""The local stack (DynamoDB Local + moto's SQS server) built from infra/resources.yaml, on the servers the
+test session shares; the tests of the servers' own lifecycle start their own."""
 
 from __future__ import annotations
 
@@ -7,24 +8,18 @@ import os
 import shutil
 import subprocess
 import sys
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from infra_support import ROOT, wait_for
+from infra_support import ROOT
+from support.waiting import wait_for
 
 from devstack.dynamodb_local import DynamoDBLocal, DynamoDBLocalError, find_dynamodb_local_jar
-from devstack.resources import (
-    LocalResourceError,
-    LocalResources,
-    create_local_resources,
-    queue_attributes,
-    table_definition,
-)
+from devstack.resources import LocalResourceError, LocalResources, create_local_resources
 from devstack.sqs_local import SqsLocal
+from devstack.template import queue_attributes, table_definition
 
 REGION = "us-east-1"
 CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
@@ -33,32 +28,10 @@ PREFIX = "usage-invoicing-test"
 
 
 @pytest.fixture(scope="module")
-def dynamodb_local() -> Iterator[DynamoDBLocal]:
-    server = DynamoDBLocal()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-    assert not server.running
-
-
-@pytest.fixture(scope="module")
-def sqs_local() -> Iterator[SqsLocal]:
-    server = SqsLocal()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-    assert not server.running
-
-
-@pytest.fixture(scope="module")
-def local(dynamodb_local: DynamoDBLocal, sqs_local: SqsLocal) -> LocalResources:
+def local(dynamodb_server: DynamoDBLocal, sqs_server: SqsLocal) -> LocalResources:
     return create_local_resources(
-        dynamodb_local.endpoint_url,
-        sqs_local.endpoint_url,
+        dynamodb_server.endpoint_url,
+        sqs_server.endpoint_url,
         TABLE,
         PREFIX,
         REGION,
@@ -67,13 +40,13 @@ def local(dynamodb_local: DynamoDBLocal, sqs_local: SqsLocal) -> LocalResources:
 
 
 @pytest.fixture(scope="module")
-def ddb(dynamodb_local: DynamoDBLocal) -> Any:
-    return boto3.client("dynamodb", endpoint_url=dynamodb_local.endpoint_url, region_name=REGION, **CREDENTIALS)
+def ddb(dynamodb_server: DynamoDBLocal) -> Any:
+    return boto3.client("dynamodb", endpoint_url=dynamodb_server.endpoint_url, region_name=REGION, **CREDENTIALS)
 
 
 @pytest.fixture(scope="module")
-def sqs(sqs_local: SqsLocal) -> Any:
-    return boto3.client("sqs", endpoint_url=sqs_local.endpoint_url, region_name=REGION, **CREDENTIALS)
+def sqs(sqs_server: SqsLocal) -> Any:
+    return boto3.client("sqs", endpoint_url=sqs_server.endpoint_url, region_name=REGION, **CREDENTIALS)
 
 
 def _listening_addresses(port: int) -> set[str]:
@@ -96,21 +69,21 @@ IPV4_LOOPBACK = "0100007F"  # 127.0.0.1, little-endian as /proc prints it
 IPV6_MAPPED_LOOPBACK = "0000000000000000FFFF00000100007F"  # ::ffff:127.0.0.1
 
 
-def test_dynamodb_local_listens_on_loopback_only(dynamodb_local: DynamoDBLocal) -> None:
-    assert dynamodb_local.endpoint_url == f"http://127.0.0.1:{dynamodb_local.port}"
-    addresses = _listening_addresses(dynamodb_local.port or 0)
+def test_dynamodb_local_listens_on_loopback_only(dynamodb_server: DynamoDBLocal) -> None:
+    assert dynamodb_server.endpoint_url == f"http://127.0.0.1:{dynamodb_server.port}"
+    addresses = _listening_addresses(dynamodb_server.port or 0)
     assert addresses, "no listening socket found for DynamoDB Local"
-    if dynamodb_local.bind_host == "127.0.0.1":
+    if dynamodb_server.bind_host == "127.0.0.1":
         assert addresses <= {IPV4_LOOPBACK, IPV6_MAPPED_LOOPBACK}, addresses
     else:
         # Only without javac: the plain jar has no way to choose the address.
         assert shutil.which("javac") is None
-        assert dynamodb_local.bind_host == "0.0.0.0"
+        assert dynamodb_server.bind_host == "0.0.0.0"
 
 
-def test_sqs_local_listens_on_loopback_only(sqs_local: SqsLocal) -> None:
-    assert sqs_local.endpoint_url == f"http://127.0.0.1:{sqs_local.port}"
-    assert _listening_addresses(sqs_local.port or 0) == {IPV4_LOOPBACK}
+def test_sqs_local_listens_on_loopback_only(sqs_server: SqsLocal) -> None:
+    assert sqs_server.endpoint_url == f"http://127.0.0.1:{sqs_server.port}"
+    assert _listening_addresses(sqs_server.port or 0) == {IPV4_LOOPBACK}
 
 
 def test_table_matches_template(local: LocalResources, ddb: Any, resources_template: dict[str, Any]) -> None:
@@ -136,13 +109,13 @@ def test_table_matches_template(local: LocalResources, ddb: Any, resources_templ
         description: dict[str, Any] = ddb.describe_time_to_live(TableName=local.table_name)["TimeToLiveDescription"]
         return description if description.get("TimeToLiveStatus") == "ENABLED" else None
 
-    ttl = wait_for(ttl_enabled)
+    ttl = wait_for(ttl_enabled, what="the table's TTL to be enabled")
     assert ttl["AttributeName"] == wanted["time_to_live"]["AttributeName"] == "expires_at"
 
 
-def test_stream_is_readable(local: LocalResources, dynamodb_local: DynamoDBLocal) -> None:
+def test_stream_is_readable(local: LocalResources, dynamodb_server: DynamoDBLocal) -> None:
     streams = boto3.client(
-        "dynamodbstreams", endpoint_url=dynamodb_local.endpoint_url, region_name=REGION, **CREDENTIALS
+        "dynamodbstreams", endpoint_url=dynamodb_server.endpoint_url, region_name=REGION, **CREDENTIALS
     )
     description = streams.describe_stream(StreamArn=local.stream_arn)["StreamDescription"]
     assert description["StreamViewType"] == "NEW_AND_OLD_IMAGES"
@@ -209,17 +182,18 @@ def test_poison_message_moves_to_the_dlq(local: LocalResources, sqs: Any) -> Non
         assert [m["Body"] for m in messages] == ["poison"]
     # One receive past maxReceiveCount hands the message to the DLQ.
     assert sqs.receive_message(QueueUrl=local.queue_url, WaitTimeSeconds=0).get("Messages", []) == []
-    moved = wait_for(lambda: sqs.receive_message(QueueUrl=local.dlq_url, WaitTimeSeconds=0).get("Messages"))
+    moved = wait_for(lambda: sqs.receive_message(QueueUrl=local.dlq_url, WaitTimeSeconds=0).get("Messages"),
+                     what="the message in the DLQ")
     assert [m["Body"] for m in moved] == ["poison"]
     sqs.delete_message(QueueUrl=local.dlq_url, ReceiptHandle=moved[0]["ReceiptHandle"])
 
 
 def test_create_is_idempotent_and_visibility_can_be_overridden(
-    local: LocalResources, dynamodb_local: DynamoDBLocal, sqs_local: SqsLocal, sqs: Any
+    local: LocalResources, dynamodb_server: DynamoDBLocal, sqs_server: SqsLocal, sqs: Any
 ) -> None:
     again = create_local_resources(
-        dynamodb_local.endpoint_url,
-        sqs_local.endpoint_url,
+        dynamodb_server.endpoint_url,
+        sqs_server.endpoint_url,
         TABLE,
         PREFIX,
         REGION,
@@ -231,26 +205,20 @@ def test_create_is_idempotent_and_visibility_can_be_overridden(
     assert queue["Attributes"]["VisibilityTimeout"] == "2"
     # Back to the template's value for the tests that follow.
     create_local_resources(
-        dynamodb_local.endpoint_url, sqs_local.endpoint_url, TABLE, PREFIX, REGION, receive_wait_seconds=0
+        dynamodb_server.endpoint_url, sqs_server.endpoint_url, TABLE, PREFIX, REGION, receive_wait_seconds=0
     )
     queue = sqs.get_queue_attributes(QueueUrl=local.queue_url, AttributeNames=["VisibilityTimeout"])
     assert queue["Attributes"]["VisibilityTimeout"] == "360"
 
 
-def test_environment_for_the_application(local: LocalResources) -> None:
+def test_delivery_queues_are_created(local: LocalResources) -> None:
     assert local.delivery_queue_url.endswith("/" + PREFIX + "-deliveries")
     assert local.delivery_dlq_url.endswith("/" + PREFIX + "-deliveries-dlq")
-    assert local.environment() == {
-        "TABLE_NAME": TABLE,
-        "SYNC_QUEUE_URL": local.queue_url,
-        "SYNC_DLQ_URL": local.dlq_url,
-        "DELIVERY_QUEUE_URL": local.delivery_queue_url,
-        "DELIVERY_DLQ_URL": local.delivery_dlq_url,
-    }
+    assert local.delivery_queue_arn.endswith(":" + PREFIX + "-deliveries")
 
 
 def test_existing_table_with_other_keys_is_rejected(
-    dynamodb_local: DynamoDBLocal, sqs_local: SqsLocal, ddb: Any
+    dynamodb_server: DynamoDBLocal, sqs_server: SqsLocal, ddb: Any
 ) -> None:
     ddb.create_table(
         TableName="other-shape",
@@ -259,35 +227,19 @@ def test_existing_table_with_other_keys_is_rejected(
         BillingMode="PAY_PER_REQUEST",
     )
     with pytest.raises(LocalResourceError, match="key schema"):
-        create_local_resources(dynamodb_local.endpoint_url, sqs_local.endpoint_url, "other-shape", "other", REGION)
+        create_local_resources(dynamodb_server.endpoint_url, sqs_server.endpoint_url, "other-shape", "other", REGION)
 
 
-def test_unknown_template_parameter_is_rejected(dynamodb_local: DynamoDBLocal, sqs_local: SqsLocal) -> None:
+def test_unknown_template_parameter_is_rejected(dynamodb_server: DynamoDBLocal, sqs_server: SqsLocal) -> None:
     with pytest.raises(LocalResourceError, match="unknown template parameter"):
         create_local_resources(
-            dynamodb_local.endpoint_url,
-            sqs_local.endpoint_url,
+            dynamodb_server.endpoint_url,
+            sqs_server.endpoint_url,
             TABLE,
             PREFIX,
             REGION,
             parameters={"NoSuchParameter": 1},
         )
-
-
-def test_dynamodb_local_stop_ends_the_process() -> None:
-    server = DynamoDBLocal()
-    with warnings.catch_warnings():
-        # With javac present, starting must not fall back to all interfaces.
-        warnings.simplefilter("error" if shutil.which("javac") else "ignore")
-        server.start()
-    with server:
-        pid = server.pid
-        assert pid is not None and server.running
-        assert server.bind_host == ("127.0.0.1" if shutil.which("javac") else "0.0.0.0")
-    assert not server.running
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
-    server.stop()  # idempotent
 
 
 def test_missing_jar_is_a_clear_error(tmp_path: Path) -> None:
@@ -302,6 +254,7 @@ def test_missing_java_is_a_clear_error(tmp_path: Path) -> None:
         DynamoDBLocal(java=str(tmp_path / "java")).start()
 
 
+@pytest.mark.slow  # a process
 def test_sqs_local_runs_as_a_separate_process() -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "devstack.sqs_local", "--port", "0"],
@@ -356,19 +309,26 @@ def _process_gone(pid: int) -> bool:
     return status.exists() and "State:\tZ" in status.read_text()
 
 
-@pytest.mark.parametrize("ending", ["exit", "sigkill"])
-def test_server_does_not_outlive_its_python_process(ending: str) -> None:
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD_SCRIPT, ending],
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    pid = int(child.stdout.split()[0])
+@pytest.mark.slow  # two processes, each with its own DynamoDB Local
+def test_server_does_not_outlive_its_python_process_whether_it_exits_or_is_killed() -> None:
+    endings = ("exit", "sigkill")
+    children = {ending: subprocess.Popen([sys.executable, "-c", CHILD_SCRIPT, ending], cwd=ROOT,
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         text=True)
+                for ending in endings}  # both at once: each spends its time starting a JVM
+    servers: dict[str, int] = {}
     try:
-        wait_for(lambda: _process_gone(pid), timeout=20)
+        for ending, child in children.items():
+            out, err = child.communicate(timeout=120)
+            assert out.split(), f"{ending}: the child printed no pid: {err[-2000:]}"
+            servers[ending] = int(out.split()[0])
+        for ending, pid in servers.items():
+            wait_for(lambda: _process_gone(pid), 20, what=f"the server of the child that ended by {ending}")  # noqa: B023
     finally:
-        if not _process_gone(pid):
-            os.kill(pid, 9)
+        for child in children.values():
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        for pid in servers.values():
+            if not _process_gone(pid):
+                os.kill(pid, 9)

@@ -1,12 +1,16 @@
-"""Static checks of infra/resources.yaml (the stateful stack and its alarms)."""
+"""Static checks of infra/resources.yaml (the stateful stack and its alarms); cfn-lint reads it with the
+packaged templates (test_infra_chalice_merge.py)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-from infra_support import RESOURCES_TEMPLATE, run_cfn_lint
+import pytest
+from infra_support import MERGE_TEMPLATE, RESOURCES_TEMPLATE
 
-from devstack.resources import load_template
+from devstack.template import load_template
 
 EXPECTED_OUTPUTS = {
     "TableName",
@@ -27,15 +31,19 @@ def props(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
     return template["Resources"][logical_id]["Properties"]
 
 
-def test_cfn_lint_passes() -> None:
-    result = run_cfn_lint(RESOURCES_TEMPLATE)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
 def test_short_tags_parse_to_long_form() -> None:
     template = load_template(RESOURCES_TEMPLATE)
     assert props(template, "SyncQueue")["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["SyncDLQ", "Arn"]}
     assert template["Outputs"]["TableArn"]["Value"] == {"Fn::GetAtt": ["BillingTable", "Arn"]}
+
+
+@pytest.mark.parametrize("template", [RESOURCES_TEMPLATE, MERGE_TEMPLATE], ids=lambda path: path.name)
+def test_templates_read_as_cfn_lint_reads_them(template: Path) -> None:
+    from cfnlint.decode import decode
+
+    linted, errors = decode(str(template))
+    assert errors == []
+    assert load_template(template) == json.loads(json.dumps(linted))
 
 
 def test_parameters(resources_template: dict[str, Any]) -> None:

@@ -4,7 +4,6 @@ comparison that stays cheap), a pinned clock, and the invariants every refusal m
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from acceptance_support import assert_error
+from support.environment import EnvironmentOverrides
 
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 NOV = "inv_202611"
@@ -31,18 +31,18 @@ def own_table(local_aws: Any, tokens: dict[str, str]) -> Iterator[Hostile]:
     pinned at NOW; restore the run's table and clock afterwards. `tokens` must already be in the run's table
     (the session fixture), or it would be stored in this one only."""
     from chalicelib import clock
-    from chalicelib.config import reload_settings, settings
+    from chalicelib.config import settings
     from chalicelib.services.bootstrap import bind_storage
     from chalicelib.storage.orgs import OrgRepository
     from chalicelib.storage.tokens import TokenRepository
     from devstack.resources import create_local_resources
 
-    saved = os.environ["TABLE_NAME"]
-    resources = create_local_resources(local_aws.dynamodb_endpoint, local_aws.sqs_endpoint,
-                                       f"hostile-{uuid.uuid4().hex[:8]}", "invoicing-test")
-    os.environ["TABLE_NAME"] = resources.table_name
+    name = f"hostile-{uuid.uuid4().hex[:8]}"
+    resources = create_local_resources(local_aws.dynamodb_endpoint, local_aws.sqs_endpoint, name, name)
+    environment = EnvironmentOverrides()
+    environment(TABLE_NAME=resources.table_name)
     try:
-        bind_storage(reload_settings())
+        bind_storage(settings())
         repo = TokenRepository(settings().token_pepper)
         repo.put(tokens["admin"], "hostile admin", {"admin"}, NOW)
         repo.put(tokens["usage"], "hostile usage", {"usage:write"}, NOW)
@@ -52,8 +52,8 @@ def own_table(local_aws: Any, tokens: dict[str, str]) -> Iterator[Hostile]:
         yield Hostile(resources.table_name, org, tokens)
     finally:
         clock.set_clock(None)
-        os.environ["TABLE_NAME"] = saved
-        bind_storage(reload_settings())
+        environment.restore()
+        bind_storage(settings())
 
 
 def table_items(table_name: str) -> dict[tuple[str, str], dict[str, Any]]:

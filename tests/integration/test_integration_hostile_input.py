@@ -47,6 +47,9 @@ class Raw:
     def __init__(self, text: str) -> None:
         self.text = text
 
+    def __repr__(self) -> str:  # test ids must be the same in every process (pytest-xdist compares them)
+        return f"Raw({self.text[:12]}{'...' if len(self.text) > 12 else ''}, {len(self.text)} characters)"
+
 
 def dumps(value: Any) -> str:
     raws: dict[str, str] = {}

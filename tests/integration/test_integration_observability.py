@@ -72,7 +72,7 @@ def _emitted_names() -> set[str]:
 
 
 def test_every_metric_the_dashboard_and_alarms_read_from_the_service_is_emitted():
-    from devstack.resources import load_template
+    from devstack.template import load_template
 
     template = load_template(ROOT / "infra" / "resources.yaml")
     dashboard = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]

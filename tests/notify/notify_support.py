@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from shared_support import wait_for as wait_for  # noqa: F401  (the notify tests import it from here)
+from support.waiting import wait_for as wait_for  # noqa: F401  (the notify tests import it from here)
 
 ALL_EVENTS = ("invoice.finalized", "invoice.synced", "invoice.payment_succeeded", "invoice.payment_failed",
               "invoice.sync_delayed", "budget.threshold_crossed")

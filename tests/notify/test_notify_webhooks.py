@@ -44,21 +44,6 @@ def poll(stack: Any) -> None:
     stack.runner.poll_once(sqs_wait_seconds=1)  # blocks up to a second on the queues: the wait's step
 
 
-@pytest.fixture
-def settings_for(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Change the app's settings for one test (and put them back after it)."""
-    from chalicelib.config import reload_settings
-
-    def apply(**variables: str) -> None:
-        for name, value in variables.items():
-            monkeypatch.setenv(name, value)
-        reload_settings()
-
-    yield apply
-    monkeypatch.undo()
-    reload_settings()
-
-
 def test_a_receiver_down_for_a_while_gets_every_event_once_it_is_back(stack, receiver):
     org = create_org("outage")
     hook, receiver.secret = register(org, receiver.url)
@@ -154,11 +139,11 @@ def test_ssrf_targets_are_refused_outside_the_local_stage(url):
         check_url(url, local_stage=False)
 
 
-def test_a_public_https_url_is_accepted_and_the_api_refuses_an_unsafe_one(stack, api, settings_for):
+def test_a_public_https_url_is_accepted_and_the_api_refuses_an_unsafe_one(stack, api, set_env):
     from chalicelib.services.endpoints import check_url
 
     check_url("https://93.184.215.14/hooks", local_stage=False)  # an address literal: no DNS needed
-    settings_for(STAGE="dev")
+    set_env(STAGE="dev")
     org = create_org("ssrf")
     admin = {"Authorization": f"Bearer {stack.tokens['admin']}", "Content-Type": "application/json"}
     body = json.dumps({"url": "https://169.254.169.254/latest/meta-data", "event_types": ["invoice.paid"]})
@@ -170,11 +155,11 @@ def test_a_public_https_url_is_accepted_and_the_api_refuses_an_unsafe_one(stack,
     assert listed == {"endpoints": []}
 
 
-def test_deliveries_check_the_address_again_before_sending(stack, receiver, settings_for):
+def test_deliveries_check_the_address_again_before_sending(stack, receiver, set_env):
     """A name accepted once can be re-pointed inside the network later: each delivery checks it anew."""
     org = create_org("rebind")
     hook, receiver.secret = register(org, receiver.url)  # loopback, allowed while registering locally
-    settings_for(STAGE="dev")
+    set_env(STAGE="dev")
     publish(org, 1, "rebind")
     stack.runner.run_until_idle(30)
     assert receiver.received == []
@@ -188,8 +173,8 @@ def test_deliveries_check_the_address_again_before_sending(stack, receiver, sett
              lambda: poll(stack), "the retry to find the endpoint gone")
 
 
-def test_an_endpoint_failing_for_days_is_disabled_with_a_notice(stack, api, receiver, settings_for):
-    settings_for(WEBHOOK_DISABLE_AFTER_SECONDS="2")  # three days in production
+def test_an_endpoint_failing_for_days_is_disabled_with_a_notice(stack, api, receiver, set_env):
+    set_env(WEBHOOK_DISABLE_AFTER_SECONDS="2")  # three days in production
     org = create_org("failing")
     hook, receiver.secret = register(org, receiver.url)
     receiver.fail_next(1000, status=503)
@@ -257,8 +242,8 @@ def oncall(capsys: Any, *args: str) -> Any:
     return json.loads(output)
 
 
-def test_oncall_lists_deliveries_and_replays_what_an_endpoint_missed(stack, receiver, settings_for, capsys):
-    settings_for(WEBHOOK_RETRY_SCHEDULE_SECONDS="1")  # one retry, then the delivery DLQ
+def test_oncall_lists_deliveries_and_replays_what_an_endpoint_missed(stack, receiver, set_env, capsys):
+    set_env(WEBHOOK_RETRY_SCHEDULE_SECONDS="1")  # one retry, then the delivery DLQ
     org = create_org("oncall")
     hook, receiver.secret = register(org, receiver.url)
     receiver.down()

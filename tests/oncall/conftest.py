@@ -8,7 +8,6 @@ moto server, next to the session's real table: queue depths are then exact, and 
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,28 +15,7 @@ from typing import Any
 
 import pytest
 from oncall_support import sqs
-
-
-@pytest.fixture
-def set_env(local_aws: Any) -> Iterator[Callable[..., None]]:
-    """Change environment variables for one test; settings are re-read now and again after it."""
-    from chalicelib.config import reload_settings
-
-    saved: dict[str, str | None] = {}
-
-    def apply(**values: str) -> None:
-        for name, value in values.items():
-            saved.setdefault(name, os.environ.get(name))
-            os.environ[name] = value
-        reload_settings()
-
-    yield apply
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    reload_settings()
+from support.environment import EnvironmentOverrides
 
 
 @dataclass(frozen=True)
@@ -49,7 +27,7 @@ class Queues:
 
 
 @pytest.fixture
-def queues(local_aws: Any, set_env: Callable[..., None]) -> Iterator[Queues]:
+def queues(local_aws: Any, set_env: EnvironmentOverrides) -> Iterator[Queues]:
     from devstack.resources import create_local_resources
 
     resources = create_local_resources(local_aws.dynamodb_endpoint, local_aws.sqs_endpoint, local_aws.table_name,

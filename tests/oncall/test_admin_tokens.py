@@ -84,6 +84,7 @@ def test_outside_the_local_stage_it_refuses_to_issue_without_a_pepper(admin, mon
     assert code == 1 and refused["error"]["code"] == "missing_secret"
 
 
+@pytest.mark.slow  # runs the installed console script
 def test_the_console_script_is_installed_next_to_the_interpreter():
     script = Path(sys.executable).parent / "invoicing-admin"
     result = subprocess.run([str(script), "tokens", "create", "--help"], capture_output=True, text=True, timeout=60)

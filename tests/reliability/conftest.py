@@ -19,6 +19,6 @@ def http_stack(local_aws: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def http(http_stack: Any) -> Iterator[Api]:
-    client = Api(http_stack.api_url)
+    client = Api.of(http_stack)
     yield client
     client.close()

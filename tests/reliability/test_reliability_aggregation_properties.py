@@ -12,6 +12,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.scale import sized
 
 # (meter, region, attributes): few enough that events share lines; with a free allowance (snapshots,
 # certificates), a region multiplier, and a price per GB-month stored with its divisor.
@@ -26,7 +27,7 @@ PRODUCTS = [
     ("certificate_single", None, {}),
 ]
 APPS = ["web", "worker"]
-PROPERTY_SETTINGS = settings(max_examples=25, deadline=None, derandomize=True, database=None,
+PROPERTY_SETTINGS = settings(max_examples=sized(reduced=10, full=25), deadline=None, derandomize=True, database=None,
                              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -159,7 +160,7 @@ def test_the_invoice_is_the_same_whatever_order_batching_or_duplication_brought_
     st.lists(st.tuples(st.sampled_from(["charge", "credit"]), st.integers(min_value=1, max_value=50_000)),
              max_size=4),
 )
-@settings(PROPERTY_SETTINGS, max_examples=15)
+@settings(PROPERTY_SETTINGS, max_examples=sized(reduced=6, full=15))
 def test_the_total_is_the_sum_of_the_lines_with_charges_and_credits(local_aws, plan, items):
     from chalicelib.domain.errors import Conflict
     from chalicelib.domain.lines import LineKind

@@ -12,10 +12,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from reliability_support import Api, create_token, new_org_name, put_org
 from schemathesis.config._checks import PositiveDataAcceptanceConfig
+from support.scale import sized
 
 from chalicelib.api.openapi import openapi_document
 
-EXAMPLES = 30  # per operation and caller: bounded so the module runs in a few minutes
+EXAMPLES = sized(reduced=10, full=30)  # per operation and caller: bounded so the module runs in a few minutes
 
 # Loaded when the tests are collected, before any server runs; the first test proves that the API serves
 # this very document. (schemathesis's lazy `from_fixture` loader fails under pytest 9.2: it writes

@@ -1,6 +1,7 @@
 """Load through the HTTP API (`chalice local`, which serves each connection on its own thread): eight producers
-send 100,000 usage events in batches, resending one event in ten later and some whole batches (reshuffled or
-not), retrying what the API could not take, while another caller finalizes the period half way through.
+send 100,000 usage events (10,000 at the reduced scale of `make test`) in batches, resending one event in ten
+later and some whole batches (reshuffled or not), retrying what the API could not take, while another caller
+finalizes the period half way through.
 Afterwards every event was accepted exactly once (or its answer was lost and a resend was told "duplicate"),
 its dedup record names the line the answer named, and each line, each invoice and the whole add up to exactly
 the events placed in them: nothing lost, nothing counted twice, nothing changed on the finalized invoice."""
@@ -19,11 +20,12 @@ from typing import Any
 
 import pytest
 import requests
-from reliability_support import Api, new_org_name, put_org, report, running_stack
+from reliability_support import Api, new_org_name, put_org, report, running_stack, with_tracebacks
+from support.scale import sized
 
-pytestmark = pytest.mark.slow  # minutes each, still part of `make test`
+pytestmark = pytest.mark.slow  # minutes at full size (`make reliability`); reduced in `make test`
 
-EVENTS = 100_000
+EVENTS = sized(reduced=10_000, full=100_000)
 PRODUCERS = 8
 BATCH = 500  # the API's largest batch
 ORGS = 4
@@ -42,8 +44,8 @@ APPS = ["web", "api", "worker"]
 
 @pytest.fixture(scope="module")
 def load_stack(local_aws: Any) -> Any:
-    """Its own DynamoDB Local: a hundred thousand dedup records and their stream stay out of everyone's way
-    and go when the module ends."""
+    """Its own DynamoDB Local: the load's dedup records and their stream stay out of everyone's way and go
+    when the module ends, and the other tests' tables do not slow the load down."""
     with running_stack(local_aws, own_dynamodb=True, api=True) as stack:
         yield stack
 
@@ -156,14 +158,14 @@ def produce(producer: int, api: Api, token: str, events: list[dict[str, Any]], l
     raise AssertionError(f"producer {producer} did not run out of events")
 
 
-def test_a_hundred_thousand_events_under_retries_duplicates_and_a_finalize_are_each_counted_once(load_stack):
+def test_every_event_under_retries_duplicates_and_a_finalize_is_counted_once(load_stack):
     from chalicelib.domain.invoice import invoice_id_for
     from chalicelib.domain.periods import Period
     from chalicelib.storage.usage_writer import dedup_records
 
     stack = load_stack
     admin, usage = stack.tokens["admin"], stack.tokens["usage"]
-    setup = Api(stack.api_url)
+    setup = Api.of(stack)
     orgs = [new_org_name("load") for _ in range(ORGS)]
     for org in orgs:
         put_org(setup, admin, org)
@@ -188,7 +190,7 @@ def test_a_hundred_thousand_events_under_retries_duplicates_and_a_finalize_are_e
     closed_at: list[float] = []
 
     def finalize_half_way() -> None:
-        api = Api(stack.api_url)
+        api = Api.of(stack)
         while ledger.acknowledged < EVENTS // 2 and not failures:
             assert time.monotonic() < deadline, "the load never reached half way"
             time.sleep(0.2)  # pacing of this watcher only
@@ -201,7 +203,7 @@ def test_a_hundred_thousand_events_under_retries_duplicates_and_a_finalize_are_e
             closed[org] = api.call("GET", f"/v1/orgs/{org}/invoices/{invoice_id}", admin).json()
         api.close()
 
-    clients = [Api(stack.api_url) for _ in range(PRODUCERS)]
+    clients = [Api.of(stack) for _ in range(PRODUCERS)]
     threads = [threading.Thread(target=run, args=(produce, p, clients[p], usage, plans[p], ledger, deadline))
                for p in range(PRODUCERS)]
     threads.append(threading.Thread(target=run, args=(finalize_half_way,)))
@@ -217,7 +219,7 @@ def test_a_hundred_thousand_events_under_retries_duplicates_and_a_finalize_are_e
     report(f"load: {EVENTS} events ({ledger.sent} sent in {sum(ledger.statuses.values())} requests, answers "
            f"{dict(ledger.statuses)}) in {elapsed:.0f}s = {EVENTS / elapsed:.0f} events/s "
            f"({ledger.sent / elapsed:.0f} sent/s); finalized after {closed_at[0] - started if closed_at else -1:.0f}s")
-    assert not failures, failures
+    assert not failures, with_tracebacks(failures)
 
     # Every event: accepted exactly once, or (its answer lost) a resend was told it is a duplicate.
     for key in ledger.events:

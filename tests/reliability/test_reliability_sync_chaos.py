@@ -1,19 +1,17 @@
-"""A thousand finalized invoices reach Stripe through the real path (table stream → handle_table_changes → SQS
-→ sync_invoices, driven by the event runner) while everything around them misbehaves: Stripe answers 5xx,
-429 and lock timeouts, is slow, and loses responses after applying the request; workers die between any two
-side effects (leaving their lease behind); the stream function fails after enqueueing, so messages arrive
-twice; four workers take messages at once, while the month-end job is still finalizing. Every invoice ends
-synced exactly once and matches Stripe. Every EXTRAS_EVERY-th org also holds a support plan it upgraded
-mid-month and prepaid credit (some of them more than their invoice), so recurring lines, negative items
-and invoices settled at zero go through the same chaos. With collection on (the parameter), the orgs are
-billed every way Stripe collects (emailed, and charged with payments that succeed, decline or need the
-customer's action): each invoice is still advanced by Stripe exactly once (one charge attempt or one email).
-
-CHAOS_INVOICES (default 1000) shrinks the run for a quick check, e.g. CHAOS_INVOICES=40."""
+"""A thousand finalized invoices (two hundred at the reduced scale of `make test`) reach Stripe through the
+real path (table stream → handle_table_changes → SQS → sync_invoices, driven by the event runner) while
+everything around them misbehaves: Stripe answers 5xx, 429 and lock timeouts, is slow, and loses responses
+after applying the request; workers die between any two side effects (leaving their lease behind); the stream
+function fails after enqueueing, so messages arrive twice; four workers take messages at once, while the
+month-end job is still finalizing. Every invoice ends synced exactly once and matches Stripe. Every
+EXTRAS_EVERY-th org also holds a support plan it upgraded mid-month and prepaid credit (some of them more
+than their invoice), so recurring lines, negative items and invoices settled at zero go through the same
+chaos. With collection on (the parameter), the orgs are billed every way Stripe collects (emailed, and
+charged with payments that succeed, decline or need the customer's action): each invoice is still advanced
+by Stripe exactly once (one charge attempt or one email)."""
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
@@ -24,20 +22,22 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from reliability_support import ProcessDied, report, running_stack
+from reliability_support import ProcessDied, report, running_stack, with_tracebacks
+from support.scale import sized
 
-pytestmark = pytest.mark.slow  # minutes each, still part of `make test`
+pytestmark = pytest.mark.slow  # minutes at full size (`make reliability`); reduced in `make test`
 
-INVOICES = int(os.environ.get("CHAOS_INVOICES", "1000"))
+INVOICES = sized(reduced=200, full=1000)
 TWO_PERIOD_ORGS = INVOICES // 10  # orgs with last month's invoice too: two workers may ensure their customer at once
 LINES = 3
 EXTRAS_EVERY = 5  # every 5th org: a support plan upgraded mid-month and a credit grant
 WORKERS = 4
 # Production's proportions, shrunk: a worker never outlives its lease (the function times out at 30 s, the lease
-# lasts 2 min), and a dead worker's message returns once its lease has expired (visibility 3 min).
-LEASE_TTL = timedelta(seconds=30)  # longer than any one sync takes here (measured and checked below)
-VISIBILITY_SECONDS = 40
-BACKOFF_CAP_SECONDS = 10  # x 4 retries = 40 s > LEASE_TTL, as 10+20+40+80 s > 2 min in production
+# lasts 2 min), and a dead worker's message returns once its lease has expired (visibility 3 min). The reduced
+# scale halves them again, in the same proportions: waiting out dead workers is most of a small run's time.
+LEASE_TTL = timedelta(seconds=sized(reduced=15, full=30))  # longer than any one sync takes (checked below)
+VISIBILITY_SECONDS = sized(reduced=20, full=40)
+BACKOFF_CAP_SECONDS = sized(reduced=5, full=10)  # x 4 retries > LEASE_TTL, as 10+20+40+80 s > 2 min in production
 CRASH_RATE = 0.015  # per checkpoint (7 per sync): about one first attempt in ten dies somewhere
 STREAM_FAILURE_RATE = 0.1  # per stream batch, after its messages were sent
 DEADLINE_S = 900  # a guard against a hang: finalizing and syncing them all takes minutes
@@ -206,7 +206,7 @@ def subscribe_and_grant(org: str, index: int, moment: datetime) -> None:
 
 
 @pytest.mark.parametrize("collection", [True], ids=["collection-on"])
-def test_a_thousand_invoices_sync_exactly_once_through_stripe_faults_and_dying_workers(
+def test_every_invoice_syncs_exactly_once_through_stripe_faults_and_dying_workers(
         chaos_stack, fast_retries, monkeypatch, collection):
     import app
     from chalicelib.storage.invoices import InvoiceRepository
@@ -294,7 +294,7 @@ def test_a_thousand_invoices_sync_exactly_once_through_stripe_faults_and_dying_w
             failed = list(repo.by_state("sync_failed"))
             assert not failed, ([(i.org, i.id, i.sync.last_error) for i in failed[:5]],
                                 f"longest sync so far {chaos.longest_sync:.1f}s, lease {LEASE_TTL}")
-            assert not errors, errors
+            assert not errors, with_tracebacks(errors)
             replayed += replay_dead_letters()
             if finalized_in and not any(True for _ in repo.by_state("sync_pending")) \
                     and depth(stack.resources.queue_url) == 0:

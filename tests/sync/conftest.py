@@ -1,4 +1,4 @@
-"""Fixtures of the Stripe sync tests: a fresh Stripe emulator and a fresh pair of queues per test,
+"""Fixtures of the Stripe sync tests: the session's Stripe emulator, reset, and a fresh pair of queues per test,
 the app's settings pointed at them, and the Lambda event sources driven in process."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from support.environment import EnvironmentOverrides
 from sync_support import Queues
 
 from devstack.stripe_emulator import StripeEmulator
@@ -33,14 +34,12 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def emulator() -> Iterator[StripeEmulator]:
-    """Rate limits off: tests that want 429s inject them."""
-    emu = StripeEmulator(global_rate_limit=None, endpoint_rate_limit=None, seed=20261115)
-    emu.start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
+def emulator(stripe_server: StripeEmulator) -> StripeEmulator:
+    """The session's emulator, reset; rate limits off: tests that want 429s inject them."""
+    stripe_server.reset()
+    stripe_server.set_rate_limits(global_per_second=None, per_endpoint_per_second=None)
+    stripe_server.seed(20261115)
+    return stripe_server
 
 
 @pytest.fixture
@@ -60,11 +59,9 @@ class SyncEnv:
 
 
 @pytest.fixture
-def sync_env(local_aws: Any, emulator: StripeEmulator) -> Iterator[SyncEnv]:
+def sync_env(local_aws: Any, emulator: StripeEmulator, set_env: EnvironmentOverrides) -> Iterator[SyncEnv]:
     """This test's queues and emulator in the app's settings (SYNC_QUEUE_URL, SYNC_DLQ_URL, STRIPE_API_BASE)."""
     import boto3
-
-    from chalicelib.config import reload_settings
 
     sqs = boto3.client("sqs", region_name=os.environ["AWS_DEFAULT_REGION"])
     prefix = f"sync-{uuid.uuid4().hex[:10]}"
@@ -75,24 +72,11 @@ def sync_env(local_aws: Any, emulator: StripeEmulator) -> Iterator[SyncEnv]:
         "ReceiveMessageWaitTimeSeconds": "0",
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}),
     })["QueueUrl"]
-    overrides = {
-        "SYNC_QUEUE_URL": queue_url,
-        "SYNC_DLQ_URL": dlq_url,
-        "STRIPE_API_BASE": str(emulator.base_url),
-        "STRIPE_MAX_NETWORK_RETRIES": "2",
-    }
-    saved = {name: os.environ.get(name) for name in overrides}
-    os.environ.update(overrides)
-    reload_settings()
+    set_env(SYNC_QUEUE_URL=queue_url, SYNC_DLQ_URL=dlq_url, STRIPE_API_BASE=str(emulator.base_url),
+            STRIPE_MAX_NETWORK_RETRIES="2")
     try:
         yield SyncEnv(emulator, Queues(sqs, queue_url, dlq_url), local_aws.stream_arn)
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        reload_settings()
         for url in (queue_url, dlq_url):
             sqs.delete_queue(QueueUrl=url)
 

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from shared_support import ProcessDied as ProcessDied  # noqa: F401  (the sync tests import it from here)
-from shared_support import wait_for as wait_for  # noqa: F401
+from support.crashes import ProcessDied as ProcessDied  # noqa: F401  (the sync tests import it from here)
+from support.waiting import wait_for as wait_for  # noqa: F401
 
 REGIONS = ("iad", "sjc", "fra", "nrt", "gru", "syd", "jnb", "bom")
 

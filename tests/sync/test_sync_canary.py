@@ -5,35 +5,23 @@ reports unhealthy, which is what the alarm watches."""
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from support.environment import EnvironmentOverrides
 from sync_support import stored, stripe_copies, wait_for
 
 LIVE_KEY = "sk_live_must_never_reach_the_canary"  # the emulator refuses it, as live Stripe would in tests
 
 
 @pytest.fixture
-def canary_env(sync_env: Any) -> Iterator[str]:
-    from chalicelib.config import reload_settings
-
+def canary_env(sync_env: Any, set_env: EnvironmentOverrides) -> str:
     base = f"canary-{uuid.uuid4().hex[:8]}"
-    overrides = {"CANARY_ORG": base, "STRIPE_CANARY_API_KEY": "sk_test_canary", "STRIPE_API_KEY": LIVE_KEY}
-    saved = {name: os.environ.get(name) for name in overrides}
-    os.environ.update(overrides)
-    reload_settings()
-    yield base
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    reload_settings()
+    set_env(CANARY_ORG=base, STRIPE_CANARY_API_KEY="sk_test_canary", STRIPE_API_KEY=LIVE_KEY)
+    return base
 
 
 def emitted(text: str) -> dict[str, list[float]]:

@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from shared_support import dies_at
+from support.crashes import dies_at
 from sync_support import (
     ProcessDied,
     assert_synced,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from shared_support import dies_at
+from support.crashes import dies_at
 from sync_support import (
     ProcessDied,
     assert_one_exact_copy,

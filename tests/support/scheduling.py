@@ -1,0 +1,27 @@
+"""Longest modules first.
+
+`make test` runs the suite on two workers (pytest-xdist, `--dist loadscope`), which take whole modules in
+collection order; starting with the modules that take longest lets both workers finish at about the same
+time instead of one waiting on the other's last long module. Serial runs are unaffected but for the order.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+# Longest first, as measured with `pytest --durations`; a module not named keeps its place after these.
+LONGEST_FIRST = (
+    "tests/reliability/test_reliability_sync_chaos.py",
+    "tests/reliability/test_reliability_load.py",
+    "tests/reliability/test_reliability_api_schema.py",
+    "tests/e2e/test_demo_scenario.py",
+    "tests/reliability/test_reliability_worker_kill.py",
+    "tests/infra/test_infra_chalice_merge.py",
+    "tests/reliability/test_reliability_aggregation_properties.py",
+    "tests/devstack/test_devstack_stack.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {module: index for index, module in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
