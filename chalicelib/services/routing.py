@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 from ..domain.errors import Conflict
 from ..domain.invoice import Invoice, InvoiceStatus, invoice_id_for
 from ..domain.periods import Period
-from ..storage.invoices import InvoiceRepository
+from .ports import InvoiceDrafts
 
 
 class InvoiceRouter:
-    def __init__(self, invoices: InvoiceRepository, now: datetime, grace: timedelta) -> None:
+    def __init__(self, invoices: InvoiceDrafts, now: datetime, grace: timedelta) -> None:
         self._invoices = invoices
         self._now = now
         self._grace = grace
