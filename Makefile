@@ -42,7 +42,7 @@ lint: install
 # Two workers by default (this machine has 2 cores); each starts its own servers.
 TEST_WORKERS ?= 2
 test: lint
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadscope
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # The inner loop: no test that starts a process or a server.
 test-fast: install

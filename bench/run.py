@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     budget = Budget.of(args.budget)
     started_at = datetime.now(UTC)
     load_at_start = _load()
-    from devstack.stack import LocalStack
+    from devstack.local_stack import LocalStack
 
     say("starting the local stack (DynamoDB Local, SQS, Stripe emulator, chalice local)")
     sections: dict[str, Any] = {}

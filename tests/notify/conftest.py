@@ -18,7 +18,7 @@ RETRY_SCHEDULE = "1,1,1,1,1,1,1,1,1,1,1,1"
 
 @pytest.fixture(scope="module")
 def stack(local_aws: Any) -> Iterator[Any]:
-    from devstack.stack import LocalStack
+    from devstack.local_stack import LocalStack
 
     suffix = uuid.uuid4().hex[:8]
     with LocalStack(table_name=f"notify-{suffix}", queue_prefix=f"notify-{suffix}", api=False,

@@ -2,7 +2,9 @@
 
 `make test` runs the suite on two workers (pytest-xdist, `--dist loadscope`), which take whole modules in
 collection order; starting with the modules that take longest lets both workers finish at about the same
-time instead of one waiting on the other's last long module. Serial runs are unaffected but for the order.
+time instead of one waiting on the other's last long module. The Makefile passes `--no-loadscope-reorder`:
+otherwise pytest-xdist orders modules by their number of tests, which puts the longest ones, single tests,
+last. Serial runs are unaffected but for the order.
 """
 
 from __future__ import annotations
@@ -12,13 +14,20 @@ import pytest
 # Longest first, as measured with `pytest --durations`; a module not named keeps its place after these.
 LONGEST_FIRST = (
     "tests/reliability/test_reliability_sync_chaos.py",
-    "tests/reliability/test_reliability_load.py",
-    "tests/reliability/test_reliability_api_schema.py",
     "tests/e2e/test_demo_scenario.py",
     "tests/reliability/test_reliability_worker_kill.py",
-    "tests/infra/test_infra_chalice_merge.py",
-    "tests/reliability/test_reliability_aggregation_properties.py",
+    "tests/reliability/test_reliability_load.py",
     "tests/devstack/test_devstack_stack.py",
+    "tests/notify/test_notify_webhooks.py",
+    "tests/sync/test_sync_chaos_and_dead_letters.py",
+    "tests/sync/test_sync_end_to_end.py",
+    "tests/integration/test_integration_finalize_race.py",
+    "tests/oncall/test_oncall_dlq.py",
+    "tests/integration/test_integration_hostile_input.py",
+    "tests/infra/test_infra_chalice_merge.py",
+    "tests/notify/test_notify_collection.py",
+    "tests/reliability/test_reliability_api_schema.py",
+    "tests/reliability/test_reliability_aggregation_properties.py",
 )
 
 
