@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from typing import Any
 
 import boto3
 
 from .config import settings
+from .domain.sync_message import SyncMessage
 
 MAX_VISIBILITY_SECONDS = 12 * 3600
 
@@ -18,13 +18,9 @@ def _sqs() -> Any:
     return boto3.client("sqs", region_name=settings().region)
 
 
-def sync_message(org: str, invoice_id: str, requested_at: str | None) -> str:
-    return json.dumps({"org": org, "invoice_id": invoice_id, "requested_at": requested_at}, sort_keys=True)
-
-
-def enqueue_sync(messages: list[str], queue_url: str | None = None) -> None:
+def enqueue_sync(messages: list[SyncMessage], queue_url: str | None = None) -> None:
     """Send in batches of 10; any entry SQS refuses raises, so the stream batch is retried."""
-    send_batch(queue_url or settings().sync_queue_url, messages)
+    send_batch(queue_url or settings().sync_queue_url, [message.body() for message in messages])
 
 
 def send_batch(url: str, messages: list[str]) -> None:

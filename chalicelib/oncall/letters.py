@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -10,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from ..domain.invoice import FROZEN, Invoice, SyncState
+from ..domain.sync_message import MalformedSyncMessage, SyncMessage
 from ..storage.invoices import InvoiceRepository
 from .invoices import InvoiceFacts, facts, lookup
 
@@ -66,17 +66,12 @@ class ReplayReport:
 
 
 def parse_body(body: str) -> tuple[str | None, str | None]:
-    """The org and invoice id of a sync message, or (None, None) when it is not one."""
+    """The org and invoice id of a sync message, or (None, None) when it is not one (the worker's rule)."""
     try:
-        data = json.loads(body)
-    except ValueError:
+        message = SyncMessage.parse(body)
+    except MalformedSyncMessage:
         return None, None
-    if not isinstance(data, dict):
-        return None, None
-    org, invoice_id = data.get("org"), data.get("invoice_id")
-    if isinstance(org, str) and isinstance(invoice_id, str):
-        return org, invoice_id
-    return None, None
+    return message.org, message.invoice_id
 
 
 def _timestamp(millis: str | None) -> datetime | None:

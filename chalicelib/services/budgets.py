@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,12 +22,11 @@ from ..domain.invoice import Invoice, InvoiceStatus
 from ..domain.notifications import CustomerEvent, EventType, event_id
 from ..domain.periods import utc_iso
 from ..observability import logger
-from ..storage import keys
 from ..storage.budgets import AlertRepository, BudgetRepository
 from ..storage.invoices import InvoiceRepository
+from ..storage.stream_images import Change, invoices_with_lines_written
 from .invoices import InvoiceView, build_view
 
-Change = tuple[str, Mapping[str, Any] | None, Mapping[str, Any] | None]
 _ALERT_KEY = re.compile(r"^ALERT#\d{4}-\d{2}#(actual|projected)#(pct|amt)-\d{1,13}$")
 
 
@@ -82,22 +81,8 @@ def budget_status(org: str, view: InvoiceView) -> BudgetStatus | None:
                         AlertRepository().for_period(org, period))
 
 
-def touched_invoices(changes: Iterable[Change]) -> set[tuple[str, str]]:
-    """(org, invoice) of every line written in the batch: usage ADDs, fixed items, frozen amounts."""
-    touched = set()
-    for event_name, _old, new in changes:
-        if event_name not in ("INSERT", "MODIFY") or not new:
-            continue
-        if not new.get("sk", {}).get("S", "").startswith(keys.LINE_SK_PREFIX):
-            continue
-        org, invoice_id = new.get("org", {}).get("S"), new.get("invoice_id", {}).get("S")
-        if org and invoice_id:
-            touched.add((org, invoice_id))
-    return touched
-
-
 def evaluate_changes(changes: Iterable[Change], now: datetime) -> list[Alert]:
-    touched = touched_invoices(changes)
+    touched = invoices_with_lines_written(changes)
     budgets = BudgetRepository().get_many({org for org, _ in touched})
     recorded = []
     for org, invoice_id in sorted(touched):

@@ -32,7 +32,7 @@ from ..observability import flush_metrics, logger, metrics
 from ..storage.invoices import InvoiceRepository
 from ..storage.orgs import OrgRepository
 from ..stripe.errors import PermanentSyncError, RetryableSyncError
-from ..stripe.gateway import StripeGateway
+from ..stripe.gateway import StripeGateway, gateway_for
 from .backlog import emit_backlog
 from .invoices import InvoiceService
 from .usage import UsageEvent, record_usage
@@ -79,7 +79,7 @@ def canary_gateway() -> StripeGateway:
     key = current.stripe_canary_api_key or current.stripe_api_key
     if not key.startswith(TEST_MODE_KEY_PREFIXES):
         raise PermanentSyncError("no Stripe test-mode key for the canary (set STRIPE_CANARY_API_KEY_PARAM)")
-    return StripeGateway(key, current.stripe_api_base, current.stripe_max_network_retries)
+    return gateway_for(key, current.stripe_api_base, current.stripe_max_network_retries)
 
 
 def scheduled_checks(now: datetime, current: Settings) -> dict[str, object]:

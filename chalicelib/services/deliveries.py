@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,16 +24,16 @@ from ..config import Settings, settings
 from ..domain.endpoints import DeliveryStatus, WebhookEndpoint
 from ..domain.errors import ValidationFailed
 from ..domain.identifiers import UnsafeKeyPart
-from ..domain.notifications import EVENT_ID_HEADER, SIGNATURE_HEADER, CustomerEvent, EventType, retry_delay, sign
+from ..domain.notifications import EVENT_ID_HEADER, SIGNATURE_HEADER, CustomerEvent, retry_delay, sign
 from ..domain.periods import parse_utc, utc_iso
 from ..observability import flush_metrics, logger, metrics
 from ..storage import keys
 from ..storage.endpoints import DeliveryRepository, EndpointRepository
 from ..storage.notices import NoticeRepository
+from ..storage.stream_images import Change, notices_inserted
 from .endpoints import check_url
 from .sync_worker import QueueMessage
 
-Change = tuple[str, Mapping[str, Any] | None, Mapping[str, Any] | None]
 TIMEOUT_SECONDS = (3, 10)  # connect, read: a slow receiver costs a retry, not a stuck worker
 USER_AGENT = "usage-invoicing-webhooks/1"
 _session = requests.Session()
@@ -63,15 +63,11 @@ def jobs_for_changes(changes: Iterable[Change], endpoints: EndpointRepository | 
     endpoints = endpoints or EndpointRepository()
     by_org: dict[str, list[WebhookEndpoint]] = {}
     jobs = []
-    for event_name, _old, new in changes:
-        if event_name != "INSERT" or not new or \
-                not new.get("sk", {}).get("S", "").startswith(keys.NOTICE_SK_PREFIX):
-            continue
-        org, kind = new["org"]["S"], EventType(new["event_type"]["S"])
-        created = parse_utc(new["created"]["S"])
-        if org not in by_org:
-            by_org[org] = endpoints.of_org(org)
-        jobs += [DeliveryJob(org, e.id, new["event_id"]["S"], created) for e in by_org[org] if e.wants(kind)]
+    for notice in notices_inserted(changes):
+        if notice.org not in by_org:
+            by_org[notice.org] = endpoints.of_org(notice.org)
+        jobs += [DeliveryJob(notice.org, e.id, notice.event_id, notice.created)
+                 for e in by_org[notice.org] if e.wants(notice.event_type)]
     return jobs
 
 

@@ -7,7 +7,7 @@ Each event's id names its cause, so a redelivered or replayed record stores noth
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,13 +15,11 @@ from ..domain.invoice import Invoice, InvoiceStatus, PaymentStatus, SyncState
 from ..domain.notifications import CustomerEvent, EventType, event_id
 from ..domain.periods import utc_iso
 from ..observability import logger
-from ..storage import keys
-from ..storage.convert import invoice_from_record
+from ..storage import stream_images
 from ..storage.invoices import InvoiceRepository
-from ..storage.models import InvoiceItem
 from ..storage.notices import NoticeRepository
+from ..storage.stream_images import Change
 
-Change = tuple[str, Mapping[str, Any] | None, Mapping[str, Any] | None]  # event name, old image, new image
 _FAILED = (PaymentStatus.FAILED, PaymentStatus.ACTION_REQUIRED)
 
 
@@ -60,18 +58,10 @@ def invoice_changes(old: Invoice | None, new: Invoice) -> list[CustomerEvent]:
     return events
 
 
-def _invoice(image: Mapping[str, Any]) -> Invoice:
-    return invoice_from_record(InvoiceItem.from_raw_data(dict(image)))
-
-
 def events_from_changes(changes: Iterable[Change]) -> list[CustomerEvent]:
     events = []
-    for event_name, old, new in changes:
-        if event_name not in ("INSERT", "MODIFY") or not new:
-            continue
-        if not new.get("sk", {}).get("S", "").startswith(keys.INVOICE_SK_PREFIX):
-            continue
-        events += invoice_changes(_invoice(old) if old else None, _invoice(new))
+    for change in stream_images.invoice_changes(changes):
+        events += invoice_changes(change.old, change.new)
     return events
 
 

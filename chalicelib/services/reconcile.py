@@ -10,7 +10,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from .. import queue
 from ..domain.collection import payment_drift
 from ..domain.invoice import Invoice, InvoiceStatus, SyncState
-from ..domain.periods import Period, utc_iso
+from ..domain.periods import Period
+from ..domain.sync_message import SyncMessage
 from ..observability import flush_metrics, logger, metrics
 from ..storage.invoices import InvoiceRepository
 from ..stripe.errors import PermanentSyncError, RetryableSyncError
@@ -32,8 +33,7 @@ def requeue_stale(now: datetime, stale_after: timedelta, report: ReconcileReport
     repo = InvoiceRepository()
     stale = [i for i in repo.by_state(f"sync_{SyncState.PENDING.value}")
              if i.sync.requested_at is None or i.sync.requested_at < now - stale_after]
-    queue.enqueue_sync([queue.sync_message(i.org, i.id, utc_iso(i.sync.requested_at) if i.sync.requested_at else None)
-                        for i in stale])
+    queue.enqueue_sync([SyncMessage(i.org, i.id, i.sync.requested_at) for i in stale])
     report.requeued += [f"{i.org}/{i.id}" for i in stale]
     return report
 

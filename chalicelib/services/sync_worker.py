@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
@@ -14,34 +12,30 @@ from pynamodb.exceptions import PynamoDBException
 
 from .. import queue
 from ..config import settings
-from ..domain.periods import parse_utc
+from ..domain.invoice import SyncState
+from ..domain.sync_message import MalformedSyncMessage, SyncMessage
 from ..observability import flush_metrics, logger, metrics
+from ..storage.stream_images import Change, invoice_changes
 from ..stripe.errors import PermanentSyncError, RetryableSyncError
-from ..stripe.gateway import StripeGateway
+from ..stripe.gateway import StripeGateway, gateway_for
 from .canary import canary_gateway, is_probe_org
 from .sync import InvoiceSync, SyncResult
 
 
-def changes_needing_sync(records: Iterable[tuple[str, Mapping[str, Any] | None, Mapping[str, Any] | None]]
-                         ) -> list[str]:
-    """From stream records (event name, old image, new image), the invoices that now need Stripe.
+def changes_needing_sync(changes: Iterable[Change]) -> list[SyncMessage]:
+    """From stream records, the invoices that now need Stripe.
 
     A message is due when an invoice header enters `pending` or its sync is requested
     again (a new requested-at); every other change, and every other item, is ignored.
     """
     messages = []
-    for event_name, old, new in records:
-        if event_name not in ("INSERT", "MODIFY") or not new:
+    for change in invoice_changes(changes):
+        new, old = change.new, change.old
+        if new.sync.state is not SyncState.PENDING:
             continue
-        if not new.get("sk", {}).get("S", "").startswith("INV#"):
+        if old and old.sync.state is SyncState.PENDING and old.sync.requested_at == new.sync.requested_at:
             continue
-        if new.get("sync_state", {}).get("S") != "pending":
-            continue
-        requested = new.get("sync_requested_at", {}).get("S")
-        if old and old.get("sync_state", {}).get("S") == "pending" and \
-                old.get("sync_requested_at", {}).get("S") == requested:
-            continue
-        messages.append(queue.sync_message(new["org"]["S"], new["invoice_id"]["S"], requested))
+        messages.append(SyncMessage(new.org, new.id, new.sync.requested_at))
     return messages
 
 
@@ -55,7 +49,7 @@ class QueueMessage:
 
 def default_gateway() -> StripeGateway:
     current = settings()
-    return StripeGateway(current.stripe_api_key, current.stripe_api_base, current.stripe_max_network_retries)
+    return gateway_for(current.stripe_api_key, current.stripe_api_base, current.stripe_max_network_retries)
 
 
 def process_messages(messages: list[QueueMessage], now: datetime, syncer: InvoiceSync | None = None) -> list[str]:
@@ -78,12 +72,12 @@ def process_messages(messages: list[QueueMessage], now: datetime, syncer: Invoic
 
 def _process_one(message: QueueMessage, now: datetime, syncer_for: Callable[[str], InvoiceSync]) -> bool:
     try:
-        body = json.loads(message.body)
-        org, invoice_id = str(body["org"]), str(body["invoice_id"])
-    except (ValueError, KeyError, TypeError):
-        queue.to_dead_letters(message.body, "malformed sync message")
+        parsed = SyncMessage.parse(message.body)
+    except MalformedSyncMessage as error:
+        queue.to_dead_letters(message.body, f"malformed sync message: {error}")
         metrics.add_metric(name="SentToDLQ", unit=MetricUnit.Count, value=1)
         return True
+    org, invoice_id = parsed.org, parsed.invoice_id
     context = {"org": org, "invoice_id": invoice_id, "message_id": message.message_id}
     try:
         syncer = syncer_for(org)
@@ -115,8 +109,7 @@ def _process_one(message: QueueMessage, now: datetime, syncer_for: Callable[[str
     logger.info("sync done", extra={**context, "result": result.value})
     if result is SyncResult.SYNCED:
         metrics.add_metric(name="InvoiceSynced", unit=MetricUnit.Count, value=1)
-        requested = body.get("requested_at")
-        if requested:
-            lag = (now - parse_utc(requested)).total_seconds()
+        if parsed.requested_at:
+            lag = (now - parsed.requested_at).total_seconds()
             metrics.add_metric(name="FinalizeToSyncedSeconds", unit=MetricUnit.Seconds, value=lag)
     return True

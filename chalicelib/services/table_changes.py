@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .. import queue
-from .budgets import Change, evaluate_changes
+from ..storage.stream_images import Change
+from .budgets import evaluate_changes
 from .deliveries import enqueue_jobs, jobs_for_changes
 from .notifications import events_from_changes, publish_all
 from .sync_worker import changes_needing_sync

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from functools import lru_cache
 from typing import TypeVar
 
 import stripe
@@ -144,3 +145,10 @@ class StripeGateway:
         except stripe.StripeError as error:
             raise classify(error) from error
 
+
+
+@lru_cache(maxsize=8)
+def gateway_for(api_key: str, api_base: str | None, max_network_retries: int) -> StripeGateway:
+    """One gateway per key and process, reused by every batch a warm Lambda runs (its HTTP sessions are
+    per thread inside stripe-python, so threads may share it)."""
+    return StripeGateway(api_key, api_base, max_network_retries)

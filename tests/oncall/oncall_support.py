@@ -69,10 +69,9 @@ def stored(org: str, invoice_id: str) -> Any:
 def dead_letter(invoice: Any, reason: str) -> None:
     """The worker's own path to the DLQ for a permanent failure."""
     from chalicelib import queue
-    from chalicelib.domain.periods import utc_iso
+    from chalicelib.domain.sync_message import SyncMessage
 
-    requested = utc_iso(invoice.sync.requested_at) if invoice.sync.requested_at else None
-    queue.to_dead_letters(queue.sync_message(invoice.org, invoice.id, requested), reason)
+    queue.to_dead_letters(SyncMessage(invoice.org, invoice.id, invoice.sync.requested_at).body(), reason)
 
 
 def sqs() -> Any:

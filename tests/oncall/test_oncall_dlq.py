@@ -178,11 +178,12 @@ def test_replay_of_one_message_moves_only_that_one_and_repeating_it_changes_noth
 
 def test_replay_leaves_messages_for_missing_or_unfinished_invoices_in_the_dlq(cli, queues):
     from chalicelib import queue
+    from chalicelib.domain.sync_message import SyncMessage
 
     draft = draft_invoice(create_org())
-    queue.to_dead_letters(queue.sync_message(draft.org, draft.id, None), "not ready")
-    queue.to_dead_letters(queue.sync_message(create_org(), "inv_209912", None), "invoice does not exist")
-    queue.to_dead_letters(queue.sync_message("bad#org", "inv#1", None), "forged key")
+    queue.to_dead_letters(SyncMessage(draft.org, draft.id).body(), "not ready")
+    queue.to_dead_letters(SyncMessage(create_org(), "inv_209912").body(), "invoice does not exist")
+    queue.to_dead_letters(SyncMessage("bad#org", "inv#1").body(), "forged key")
 
     code, report = cli("dlq", "replay", "--all")
 

@@ -39,11 +39,10 @@ def message(message_id: str, body: str) -> dict:
 @pytest.fixture
 def dead(local_aws):
     """A failed invoice and its dead letter, plus one unreadable message."""
-    from chalicelib import queue
-    from chalicelib.domain.periods import utc_iso
+    from chalicelib.domain.sync_message import SyncMessage
 
     invoice = failed_invoice(create_org(), "stripe said no")
-    body = queue.sync_message(invoice.org, invoice.id, utc_iso(invoice.sync.requested_at))
+    body = SyncMessage(invoice.org, invoice.id, invoice.sync.requested_at).body()
     return invoice, [message("m-invoice", body), message("m-junk", "not json")]
 
 

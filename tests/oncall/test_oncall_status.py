@@ -17,6 +17,7 @@ from oncall_support import (
 
 def test_status_counts_invoices_per_state_finds_the_oldest_pending_and_reads_queue_depths(cli, cli_text, queues):
     from chalicelib import queue
+    from chalicelib.domain.sync_message import SyncMessage
     from chalicelib.storage.invoices import InvoiceRepository
 
     repo = InvoiceRepository()
@@ -29,7 +30,7 @@ def test_status_counts_invoices_per_state_finds_the_oldest_pending_and_reads_que
     synced_invoice(create_org())
     draft_invoice(create_org())
     dead_letter(failed, "permanent failure")
-    queue.enqueue_sync([queue.sync_message(waiting.org, waiting.id, None)] * 2)
+    queue.enqueue_sync([SyncMessage(waiting.org, waiting.id)] * 2)
 
     code, after = cli("status")
 

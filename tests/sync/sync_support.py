@@ -158,10 +158,9 @@ def queue_message(message: dict[str, Any]) -> Any:
 
 
 def sync_body(org: str, invoice_id: str, requested_at: datetime | None) -> str:
-    from chalicelib.domain.periods import utc_iso
-    from chalicelib.queue import sync_message
+    from chalicelib.domain.sync_message import SyncMessage
 
-    return sync_message(org, invoice_id, utc_iso(requested_at) if requested_at else None)
+    return SyncMessage(org, invoice_id, requested_at).body()
 
 
 def body_of(message: dict[str, Any]) -> dict[str, Any]:

@@ -10,14 +10,17 @@ from typing import Any
 import pytest
 from sync_support import create_org, finalize, record_lines, stored
 
-T0 = "2026-11-30T10:00:00.000000Z"
-T1 = "2026-11-30T11:00:00.000000Z"
+T0 = "2026-11-30T10:00:00.000000+0000"  # as the table stores a time
+T1 = "2026-11-30T11:00:00.000000+0000"
 
 
 def header(state: str, requested_at: str | None = None, status: str = "finalized", **extra: Any) -> dict[str, Any]:
+    """A whole invoice header image, as the stream carries it."""
     image = {
         "pk": {"S": "ORG#acme"}, "sk": {"S": "INV#inv_202611"}, "org": {"S": "acme"},
-        "invoice_id": {"S": "inv_202611"}, "status": {"S": status}, "sync_state": {"S": state},
+        "invoice_id": {"S": "inv_202611"}, "number": {"S": "ACME-0001"}, "period": {"S": "2026-11"},
+        "currency": {"S": "usd"}, "created_at": {"S": T0}, "updated_at": {"S": T0},
+        "gsi1pk": {"S": "STATE#x"}, "gsi1sk": {"S": "x"}, "status": {"S": status}, "sync_state": {"S": state},
     }
     if requested_at:
         image["sync_requested_at"] = {"S": requested_at}
@@ -25,8 +28,8 @@ def header(state: str, requested_at: str | None = None, status: str = "finalized
     return image
 
 
-def bodies(messages: list[str]) -> list[dict[str, Any]]:
-    return [json.loads(message) for message in messages]
+def bodies(messages: list[Any]) -> list[dict[str, Any]]:
+    return [json.loads(message.body()) for message in messages]
 
 
 def test_only_invoice_headers_that_need_stripe_become_messages():
@@ -60,7 +63,7 @@ def test_finalize_void_after_sync_and_a_new_request_each_become_one_message():
     re_requested_while_pending = ("MODIFY", header("pending", T0), header("pending", T1))
     for record, requested in ((finalized, T0), (voided, T1), (requested_again, T1), (re_requested_while_pending, T1)):
         assert bodies(changes_needing_sync([record])) == [
-            {"org": "acme", "invoice_id": "inv_202611", "requested_at": requested}], record
+            {"org": "acme", "invoice_id": "inv_202611", "requested_at": requested.replace("+0000", "Z")}], record
 
 
 @pytest.fixture
