@@ -32,6 +32,7 @@ __all__ = [
     "chalice_config_environment",
     "local_environment",
     "merge_chalice_environment",
+    "resource_environment",
     "restore_environment",
     "shell_exports",
     "write_env_file",
@@ -69,6 +70,21 @@ def local_environment(
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,
+        **resource_environment(dynamodb_endpoint, sqs_endpoint, resources),
+        "STRIPE_API_BASE": stripe_api_base,
+        "STRIPE_API_KEY": LOCAL_STRIPE_API_KEY,
+        "STRIPE_WEBHOOK_SECRET": webhook_secret,
+        "TOKEN_PEPPER": LOCAL_TOKEN_PEPPER,
+        "DEV_ADMIN_TOKEN": os.environ.get("DEV_ADMIN_TOKEN") or DEFAULT_ADMIN_TOKEN,
+        "DEV_USAGE_TOKEN": os.environ.get("DEV_USAGE_TOKEN") or DEFAULT_USAGE_TOKEN,
+        "STAGE": LOCAL_STAGE,
+    }
+    return env
+
+
+def resource_environment(dynamodb_endpoint: str, sqs_endpoint: str, resources: LocalResources) -> dict[str, str]:
+    """Where the app finds its table, stream and queues on the local servers."""
+    return {
         "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_endpoint,
         # DynamoDB Local serves the Streams API on the same endpoint.
         "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": dynamodb_endpoint,
@@ -79,15 +95,7 @@ def local_environment(
         "SYNC_DLQ_URL": resources.dlq_url,
         "DELIVERY_QUEUE_URL": resources.delivery_queue_url,
         "DELIVERY_DLQ_URL": resources.delivery_dlq_url,
-        "STRIPE_API_BASE": stripe_api_base,
-        "STRIPE_API_KEY": LOCAL_STRIPE_API_KEY,
-        "STRIPE_WEBHOOK_SECRET": webhook_secret,
-        "TOKEN_PEPPER": LOCAL_TOKEN_PEPPER,
-        "DEV_ADMIN_TOKEN": os.environ.get("DEV_ADMIN_TOKEN") or DEFAULT_ADMIN_TOKEN,
-        "DEV_USAGE_TOKEN": os.environ.get("DEV_USAGE_TOKEN") or DEFAULT_USAGE_TOKEN,
-        "STAGE": LOCAL_STAGE,
     }
-    return env
 
 
 def chalice_config_environment(stage: str, project_root: Path = PROJECT_ROOT) -> dict[str, str]:

@@ -21,7 +21,7 @@ from ..config import Settings, require_pepper
 from ..domain.errors import NotFound, ValidationFailed
 from ..domain.tokens import TokenInfo
 from ..oncall import render
-from ..oncall.runner import EXIT_OK, Answer, run
+from ..oncall.runner import EXIT_OK, Answer, command_parser, run
 from ..storage.tokens import TokenRepository
 from .billing import add_commands
 
@@ -97,12 +97,7 @@ def cmd_revoke(args: argparse.Namespace, current: Settings, now: datetime) -> An
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
-    parser = argparse.ArgumentParser(prog="invoicing-admin", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser, commands, common = command_parser("invoicing-admin", DESCRIPTION)
     tokens = commands.add_parser("tokens", parents=[common], help="issue, list and revoke API tokens")
     actions = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
 

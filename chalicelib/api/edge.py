@@ -9,7 +9,8 @@ from chalice.app import Request
 from .. import clock
 from ..services.bootstrap import ready, token_lookup
 from . import schemas
-from .auth import Principal, authenticate
+from .auth import Principal, authenticate, org_read
+from .requests import path_org
 
 # Chalice would answer other media types itself, outside our error envelope: accept all, check in
 # json_body() (reads take no body, so they ignore the media type).
@@ -18,6 +19,12 @@ ANY_MEDIA = ["*/*"]
 
 def caller(request: Request) -> Principal:
     return authenticate(request.headers, token_lookup(ready()), clock.now())
+
+
+def readable_org(request: Request, org: str) -> str:
+    """The path's org, once the caller may read it (refusing the caller comes before "no such org")."""
+    caller(request).require(org_read(org))
+    return path_org(org)
 
 
 def json_body(request: Request) -> Any:

@@ -21,7 +21,7 @@ from ..services.usage import count_by_status, record_usage
 from . import notify_schemas, schemas
 from .auth import ADMIN, only_writable, org_read
 from .csv_export import csv_response, invoice_lines_csv, wants_csv
-from .edge import ANY_MEDIA, caller, json_body
+from .edge import ANY_MEDIA, caller, json_body, readable_org
 from .errors import ApiError, with_errors
 from .openapi import openapi_document
 from .requests import path_id, path_org, query_cursor, query_int, usage_batch
@@ -55,9 +55,8 @@ def put_org(org: str) -> Response:
 @routes.route("/v1/orgs/{org}", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def get_org(org: str) -> dict[str, Any]:
-    ready()
-    caller(routes.current_request).require(org_read(org))
-    return schemas.org_json(require_profile(path_org(org)))
+    org = readable_org(routes.current_request, org)
+    return schemas.org_json(require_profile(org))
 
 
 @routes.route("/v1/usage", methods=["POST"], content_types=ANY_MEDIA)
@@ -80,20 +79,18 @@ def post_usage() -> Response:
 @routes.route("/v1/orgs/{org}/invoices", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def list_invoices(org: str) -> dict[str, Any]:
-    ready()
-    caller(routes.current_request).require(org_read(org))
+    org = readable_org(routes.current_request, org)
     params: Mapping[str, str] = routes.current_request.query_params or {}
     limit = query_int(params, "limit", 20, 1, 100)
-    invoices, cursor = InvoiceService().page(path_org(org), limit, query_cursor(params), clock.now())
+    invoices, cursor = InvoiceService().page(org, limit, query_cursor(params), clock.now())
     return {"invoices": [schemas.invoice_json(i) for i in invoices], "next_cursor": cursor}
 
 
 @routes.route("/v1/orgs/{org}/invoices/upcoming", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def upcoming_invoice(org: str) -> Any:
-    ready()
-    caller(routes.current_request).require(org_read(org))
-    profile = require_profile(path_org(org))
+    org = readable_org(routes.current_request, org)
+    profile = require_profile(org)
     view = InvoiceService().upcoming(org, profile.currency, clock.now())
     answer = invoice_answer(view)
     status = budget_status(org, view) if isinstance(answer, dict) else None  # the JSON answer shows the budget
@@ -105,9 +102,8 @@ def upcoming_invoice(org: str) -> Any:
 @routes.route("/v1/orgs/{org}/invoices/{invoice_id}", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def get_invoice(org: str, invoice_id: str) -> Any:
-    ready()
-    caller(routes.current_request).require(org_read(org))
-    return invoice_answer(InvoiceService().view(path_org(org), path_id(invoice_id), clock.now()))
+    org = readable_org(routes.current_request, org)
+    return invoice_answer(InvoiceService().view(org, path_id(invoice_id), clock.now()))
 
 
 @routes.route("/v1/orgs/{org}/invoices/{invoice_id}/items", methods=["POST"], content_types=ANY_MEDIA)

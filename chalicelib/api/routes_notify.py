@@ -20,8 +20,8 @@ from ..services.endpoints import (
 from ..services.orgs import require_profile
 from ..services.webhooks import handle_webhook
 from . import notify_schemas, schemas
-from .auth import ADMIN, org_read
-from .edge import ANY_MEDIA, caller, json_body, raw_body
+from .auth import ADMIN
+from .edge import ANY_MEDIA, caller, json_body, raw_body, readable_org
 from .errors import with_errors
 from .requests import path_id, path_org, query_int
 
@@ -53,18 +53,16 @@ def put_budget(org: str) -> dict[str, Any]:
 @routes.route("/v1/orgs/{org}/budget", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def get_budget(org: str) -> dict[str, Any]:
-    ready()
-    caller(routes.current_request).require(org_read(org))
-    return notify_schemas.budget_json(require_budget(path_org(org)))
+    org = readable_org(routes.current_request, org)
+    return notify_schemas.budget_json(require_budget(org))
 
 
 @routes.route("/v1/orgs/{org}/alerts", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def list_alerts(org: str) -> dict[str, Any]:
-    ready()
-    caller(routes.current_request).require(org_read(org))
+    org = readable_org(routes.current_request, org)
     params: Mapping[str, str] = routes.current_request.query_params or {}
-    alerts, cursor = alert_history(path_org(org), query_int(params, "limit", 20, 1, 100), params.get("cursor"))
+    alerts, cursor = alert_history(org, query_int(params, "limit", 20, 1, 100), params.get("cursor"))
     return {"alerts": [alert_json(a) for a in alerts], "next_cursor": cursor}
 
 
@@ -82,9 +80,8 @@ def create_webhook_endpoint(org: str) -> Response:
 @routes.route("/v1/orgs/{org}/webhook-endpoints", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def list_webhook_endpoints(org: str) -> dict[str, Any]:
-    ready()
-    caller(routes.current_request).require(org_read(org))
-    return {"endpoints": [notify_schemas.endpoint_json(e) for e in list_endpoints(path_org(org))]}
+    org = readable_org(routes.current_request, org)
+    return {"endpoints": [notify_schemas.endpoint_json(e) for e in list_endpoints(org)]}
 
 
 @routes.route("/v1/orgs/{org}/webhook-endpoints/{endpoint_id}", methods=["DELETE"], content_types=ANY_MEDIA)
@@ -107,8 +104,7 @@ def enable_webhook_endpoint(org: str, endpoint_id: str) -> dict[str, Any]:
 @routes.route("/v1/orgs/{org}/webhook-endpoints/{endpoint_id}/deliveries", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def list_webhook_deliveries(org: str, endpoint_id: str) -> dict[str, Any]:
-    ready()
-    caller(routes.current_request).require(org_read(org))
+    org = readable_org(routes.current_request, org)
     limit = query_int(routes.current_request.query_params, "limit", 50, 1, 100)
-    deliveries = delivery_log(path_org(org), path_id(endpoint_id), limit)
+    deliveries = delivery_log(org, path_id(endpoint_id), limit)
     return {"deliveries": [notify_schemas.delivery_json(d) for d in deliveries]}

@@ -13,9 +13,9 @@ from ..services.bootstrap import ready
 from ..services.credits import CreditService
 from ..services.orgs import require_profile
 from ..services.subscriptions import SubscriptionService
-from .auth import ADMIN, org_read
+from .auth import ADMIN
 from .credits import CreditGrantIn, grant_json, statement_json
-from .edge import ANY_MEDIA, caller, json_body
+from .edge import ANY_MEDIA, caller, json_body, readable_org
 from .errors import with_errors
 from .requests import path_org
 from .subscriptions import PlanCancelIn, PlanChangeIn, subscriptions_json
@@ -27,8 +27,8 @@ routes = Blueprint(__name__)
 @with_errors
 def get_subscriptions(org: str) -> dict[str, Any]:
     current = ready()
-    caller(routes.current_request).require(org_read(org))
-    profile = require_profile(path_org(org))
+    org = readable_org(routes.current_request, org)
+    profile = require_profile(org)
     return subscriptions_json(org, SubscriptionService(current).timeline(org), profile.currency, clock.now())
 
 
@@ -73,7 +73,6 @@ def grant_credit(org: str) -> Response:
 @routes.route("/v1/orgs/{org}/credits", methods=["GET"], content_types=ANY_MEDIA)
 @with_errors
 def get_credits(org: str) -> dict[str, Any]:
-    ready()
-    caller(routes.current_request).require(org_read(org))
-    profile = require_profile(path_org(org))
+    org = readable_org(routes.current_request, org)
+    profile = require_profile(org)
     return statement_json(org, CreditService().statement(org), profile.currency)

@@ -17,7 +17,7 @@ from ..services.sync_worker import default_gateway
 from ..storage.invoices import InvoiceRepository
 from . import invoices, queues, render, status, webhooks
 from .dlq import DeadLetterQueue
-from .runner import EXIT_ATTENTION, EXIT_OK, Answer, required, run
+from .runner import EXIT_ATTENTION, EXIT_OK, Answer, command_parser, required, run
 
 # SQS message ids are UUIDs; anything shorter is taken as the start of one.
 WHOLE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -136,13 +136,7 @@ def _period(text: str) -> Period:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    # `--json` works before or after the command; SUPPRESS keeps a subcommand from resetting it.
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
-    parser = argparse.ArgumentParser(prog="invoicing-oncall", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser, commands, common = command_parser("invoicing-oncall", DESCRIPTION)
 
     cmd = commands.add_parser("status", parents=[common], help="invoices per sync state, oldest pending, queues")
     cmd.add_argument("--quick", action="store_true",

@@ -89,6 +89,18 @@ def describe_failure(error: Exception, table_name: str) -> tuple[str, str]:
     return "aws_error", f"{error}; {LOCAL_ENV_HINT}"
 
 
+def command_parser(prog: str, description: str) -> tuple[argparse.ArgumentParser, Any, argparse.ArgumentParser]:
+    """A shell command's parser, its subcommands, and the parent every subcommand takes so that `--json`
+    works before or after the command (SUPPRESS keeps a subcommand from resetting it)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    return parser, commands, common
+
+
 def run(handler: Callable[[argparse.Namespace, Settings, datetime], Answer], args: argparse.Namespace) -> int:
     as_json = bool(getattr(args, "json", False))
     table_name = "not read yet"

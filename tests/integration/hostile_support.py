@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from acceptance_support import assert_error
+from support import tables as support_tables
 from support.environment import EnvironmentOverrides
+from support.tables import Items
 
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 NOV = "inv_202611"
@@ -56,25 +58,10 @@ def own_table(local_aws: Any, tokens: dict[str, str]) -> Iterator[Hostile]:
         bind_storage(settings())
 
 
-def table_items(table_name: str) -> dict[tuple[str, str], dict[str, Any]]:
-    """Every item of the (small) table by key, read consistently; tokens aside (authenticating may one day note
-    a token's last use, which is not the request writing)."""
-    import boto3
-
-    from chalicelib.config import settings
-
-    current = settings()
-    client = boto3.client("dynamodb", region_name=current.region, endpoint_url=current.dynamodb_endpoint)
-    items: dict[tuple[str, str], dict[str, Any]] = {}
-    kwargs: dict[str, Any] = {"TableName": table_name, "ConsistentRead": True}
-    while True:
-        page = client.scan(**kwargs)
-        for item in page.get("Items", []):
-            if not item["pk"]["S"].startswith("TOKEN#"):
-                items[(item["pk"]["S"], item["sk"]["S"])] = item
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+def table_items(table_name: str) -> Items:
+    """Every item of the (small) table by key; tokens aside (authenticating may one day note a token's last
+    use, which is not the request writing)."""
+    return support_tables.table_items(table_name, skip_pk_prefix="TOKEN#")
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from typing import Any
 
 import requests
 from support.crashes import ProcessDied as ProcessDied  # noqa: F401  (the reliability tests import it from here)
+from support.tables import table_items as table_items  # noqa: F401  (likewise)
 
 HTTP_TIMEOUT_S = 120  # one request to `chalice local`; a 500-event batch takes seconds on DynamoDB Local
 
@@ -104,26 +105,6 @@ def create_token(scopes: set[str], name: str = "reliability") -> str:
     token = f"tok-{uuid.uuid4().hex}"
     TokenRepository(settings().token_pepper).put(token, name, scopes, datetime.now(UTC))
     return token
-
-
-def table_items(table_name: str | None = None) -> dict[tuple[str, str], dict[str, Any]]:
-    """Every item of the table (the app's, by default), by key. For small tables only."""
-    import boto3
-
-    from chalicelib.config import settings
-
-    current = settings()
-    client = boto3.client("dynamodb", region_name=current.region, endpoint_url=current.dynamodb_endpoint)
-    items: dict[tuple[str, str], dict[str, Any]] = {}
-    kwargs: dict[str, Any] = {"TableName": table_name or current.table_name, "ConsistentRead": True}
-    for _ in range(10_000):  # pages of up to 1 MB
-        page = client.scan(**kwargs)
-        for item in page.get("Items", []):
-            items[(item["pk"]["S"], item["sk"]["S"])] = item
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    raise AssertionError("the table scan did not end")
 
 
 def report(line: str) -> None:

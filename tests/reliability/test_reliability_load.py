@@ -1,5 +1,5 @@
 """Load through the HTTP API (`chalice local`, which serves each connection on its own thread): eight producers
-send 100,000 usage events (10,000 at the reduced scale of `make test`) in batches, resending one event in ten
+send 100,000 usage events (5,000 at the reduced scale of `make test`) in batches, resending one event in ten
 later and some whole batches (reshuffled or not), retrying what the API could not take, while another caller
 finalizes the period half way through.
 Afterwards every event was accepted exactly once (or its answer was lost and a resend was told "duplicate"),
@@ -25,7 +25,7 @@ from support.scale import sized
 
 pytestmark = pytest.mark.slow  # minutes at full size (`make reliability`); reduced in `make test`
 
-EVENTS = sized(reduced=10_000, full=100_000)
+EVENTS = sized(reduced=5_000, full=100_000)
 PRODUCERS = 8
 BATCH = 500  # the API's largest batch
 ORGS = 4

@@ -88,6 +88,7 @@ def sqs_server() -> Iterator[Any]:
 def local_aws(dynamodb_server: Any, sqs_server: Any) -> Iterator[LocalAws]:
     """The app's table and queues (from infra/resources.yaml) on the session's servers, and the app's
     settings pointed at them for the whole run."""
+    from devstack.env import resource_environment
     from devstack.resources import create_local_resources
 
     environment = EnvironmentOverrides()
@@ -96,17 +97,7 @@ def local_aws(dynamodb_server: Any, sqs_server: Any) -> Iterator[LocalAws]:
     try:
         resources = create_local_resources(ddb_url, sqs_url, SESSION_TABLE, SESSION_TABLE,
                                            sync_queue_visibility_seconds=2, receive_wait_seconds=0)
-        environment.apply({
-            "AWS_ENDPOINT_URL_DYNAMODB": ddb_url,
-            "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": ddb_url,
-            "AWS_ENDPOINT_URL_SQS": sqs_url,
-            "TABLE_NAME": resources.table_name,
-            "TABLE_STREAM_ARN": resources.stream_arn,
-            "SYNC_QUEUE_URL": resources.queue_url,
-            "SYNC_DLQ_URL": resources.dlq_url,
-            "DELIVERY_QUEUE_URL": resources.delivery_queue_url,
-            "DELIVERY_DLQ_URL": resources.delivery_dlq_url,
-        })
+        environment.apply(resource_environment(ddb_url, sqs_url, resources))
         from chalicelib.config import settings
         from chalicelib.services.bootstrap import bind_storage
 

@@ -1,0 +1,29 @@
+"""The table as it stands: every item by key, read consistently. For the small tables tests compare."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Items = dict[tuple[str, str], dict[str, Any]]
+
+
+def table_items(table_name: str | None = None, *, skip_pk_prefix: str | None = None) -> Items:
+    """Every item of `table_name` (the app's table by default), by (pk, sk); partitions starting with
+    `skip_pk_prefix` left out."""
+    import boto3
+
+    from chalicelib.config import settings
+
+    current = settings()
+    client = boto3.client("dynamodb", region_name=current.region, endpoint_url=current.dynamodb_endpoint)
+    items: Items = {}
+    kwargs: dict[str, Any] = {"TableName": table_name or current.table_name, "ConsistentRead": True}
+    for _ in range(10_000):  # pages of up to 1 MB
+        page = client.scan(**kwargs)
+        for item in page.get("Items", []):
+            if skip_pk_prefix is None or not item["pk"]["S"].startswith(skip_pk_prefix):
+                items[(item["pk"]["S"], item["sk"]["S"])] = item
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    raise AssertionError("the table scan did not end")
