@@ -36,7 +36,6 @@ TRANSITIONS: dict[InvoiceStatus, frozenset[InvoiceStatus]] = {
 
 # Once an invoice reaches one of these, its amounts are frozen.
 FROZEN = frozenset({_S.FINALIZED, _S.PAID, _S.VOID, _S.UNCOLLECTIBLE})
-OPEN_FOR_USAGE = frozenset({_S.DRAFT})
 PAYMENT_TERMS = timedelta(days=14)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-SUPPORTED_CURRENCIES = frozenset({"usd"})
 # Finance totals add every org's invoices, so they are kept in the one currency orgs may bill in today.
 REPORTING_CURRENCY = "usd"
 _HUNDRED = Decimal(100)

@@ -8,6 +8,7 @@ from datetime import datetime
 from ..domain.errors import NotFound
 from ..domain.identifiers import UnsafeKeyPart
 from ..domain.invoice import Invoice
+from ..storage.invoice_headers import InvoiceHeaders
 from ..storage.invoices import InvoiceRepository
 
 
@@ -48,7 +49,7 @@ def facts(invoice: Invoice) -> InvoiceFacts:
     )
 
 
-def lookup(repo: InvoiceRepository, org: str, invoice_id: str) -> Invoice | None:
+def lookup(repo: InvoiceHeaders, org: str, invoice_id: str) -> Invoice | None:
     """The invoice, or None when it does not exist or the ids could never name one."""
     try:
         return repo.get(org, invoice_id)

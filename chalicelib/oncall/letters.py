@@ -10,7 +10,7 @@ from typing import Any
 
 from ..domain.invoice import FROZEN, Invoice, SyncState
 from ..domain.sync_message import MalformedSyncMessage, SyncMessage
-from ..storage.invoices import InvoiceRepository
+from ..storage.invoice_headers import InvoiceHeaders
 from .invoices import InvoiceFacts, facts, lookup
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -91,7 +91,7 @@ def plan(invoice: Invoice | None, org: str | None) -> tuple[ReplayAction, str]:
     return ReplayAction.RESYNC, f"sync {invoice.sync.state.value}: the worker will try it again"
 
 
-def dead_letters(raws: Iterable[Raw], repo: InvoiceRepository) -> list[DeadLetter]:
+def dead_letters(raws: Iterable[Raw], repo: InvoiceHeaders) -> list[DeadLetter]:
     """Each message with its invoice as stored now (read once per invoice: duplicates are common)."""
     cache: dict[tuple[str, str], InvoiceFacts | None] = {}
     letters = []

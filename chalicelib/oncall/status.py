@@ -10,7 +10,7 @@ from ..domain.invoice import InvoiceStatus, SyncState
 from ..services.backlog import PENDING, OldestPending, oldest_pending
 from ..storage import keys
 from ..storage.convert import index_state
-from ..storage.invoices import InvoiceRepository
+from ..storage.invoice_headers import InvoiceHeaders
 from ..storage.models import InvoiceItem
 from . import queues
 
@@ -41,7 +41,7 @@ def count_state(state: str) -> int:
     return InvoiceItem.state_index.count(keys.state_gsi_pk(state))
 
 
-def snapshot(repo: InvoiceRepository, sqs: Any, sync_queue_url: str, dlq_url: str, now: datetime,
+def snapshot(repo: InvoiceHeaders, sqs: Any, sync_queue_url: str, dlq_url: str, now: datetime,
              include_settled: bool = True) -> Status:
     pending_count, oldest = oldest_pending(repo, now)
     states = WORK_STATES + (SETTLED_STATES if include_settled else ())

@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from ..domain.invoice import InvoiceStatus, SyncState
 from ..observability import metrics
 from ..storage.convert import index_state
-from ..storage.invoices import InvoiceRepository
+from ..storage.invoice_headers import InvoiceHeaders
 
 PENDING = index_state(InvoiceStatus.FINALIZED, SyncState.PENDING)
 
@@ -23,7 +23,7 @@ class OldestPending:
     age_seconds: int | None
 
 
-def oldest_pending(repo: InvoiceRepository, now: datetime) -> tuple[int, OldestPending | None]:
+def oldest_pending(repo: InvoiceHeaders, now: datetime) -> tuple[int, OldestPending | None]:
     """How many invoices wait for a sync, and which has waited longest (gsi1 sorts by period, not age)."""
     pending = list(repo.by_state(PENDING))
     if not pending:
@@ -35,7 +35,7 @@ def oldest_pending(repo: InvoiceRepository, now: datetime) -> tuple[int, OldestP
     return len(pending), OldestPending(first.org, first.id, requested, age)
 
 
-def emit_backlog(repo: InvoiceRepository, now: datetime) -> tuple[int, OldestPending | None]:
+def emit_backlog(repo: InvoiceHeaders, now: datetime) -> tuple[int, OldestPending | None]:
     """The dashboard's gauges: PendingSyncs and OldestPendingSyncSeconds (0 when nothing waits)."""
     count, oldest = oldest_pending(repo, now)
     metrics.add_metric(name="PendingSyncs", unit=MetricUnit.Count, value=count)

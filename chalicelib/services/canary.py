@@ -29,7 +29,7 @@ from ..config import Settings, settings
 from ..domain.invoice import Invoice, InvoiceStatus, SyncState, invoice_id_for
 from ..domain.periods import Period
 from ..observability import flush_metrics, logger, metrics
-from ..storage.invoices import InvoiceRepository
+from ..storage.invoice_headers import InvoiceHeaders
 from ..storage.orgs import OrgRepository
 from ..stripe.errors import PermanentSyncError, RetryableSyncError
 from ..stripe.gateway import StripeGateway, gateway_for
@@ -84,7 +84,7 @@ def canary_gateway() -> StripeGateway:
 
 def scheduled_checks(now: datetime, current: Settings) -> dict[str, object]:
     """The canary function's run: the sync backlog's gauges, then today's probe (when CANARY_ORG is set)."""
-    pending, oldest = emit_backlog(InvoiceRepository(), now)
+    pending, oldest = emit_backlog(InvoiceHeaders(), now)
     result: dict[str, object] = {"pending_syncs": pending,
                                  "oldest_pending_seconds": oldest.age_seconds if oldest else None}
     try:
@@ -101,7 +101,7 @@ def run_canary(now: datetime, current: Settings, gateway: StripeGateway) -> Cana
     """Move today's probe one step and report it (see the module docstring)."""
     org = probe_org(current.canary_org, now)
     invoice_id = invoice_id_for(Period.of(now))
-    repo = InvoiceRepository()
+    repo = InvoiceHeaders()
     invoice = repo.get(org, invoice_id)
     if invoice is None or invoice.status in (InvoiceStatus.DRAFT, InvoiceStatus.FINALIZING):
         _start(org, invoice_id, now, current)
@@ -124,7 +124,7 @@ def _start(org: str, invoice_id: str, now: datetime, current: Settings) -> None:
     (result,) = record_usage([event], now, current)
     if result.status == "rejected":
         raise RuntimeError(f"the canary's usage event was rejected: {result.error}")
-    invoice = InvoiceRepository().get(org, invoice_id)
+    invoice = InvoiceHeaders().get(org, invoice_id)
     if invoice is not None and invoice.status in (InvoiceStatus.DRAFT, InvoiceStatus.FINALIZING):
         InvoiceService().finalize(org, invoice_id, now)
 

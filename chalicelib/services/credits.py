@@ -29,7 +29,7 @@ from ..domain.invoice import Invoice
 from ..domain.lines import LineItem, LineKind, totals
 from ..domain.periods import Period, utc_iso
 from ..storage.credits import CreditRepository
-from ..storage.invoices import Write
+from ..storage.invoice_headers import Write
 
 REASON_LABELS = {CreditReason.PROMOTION: "Promotional credit", CreditReason.PREPAYMENT: "Prepaid credit",
                  CreditReason.GOODWILL: "Goodwill credit", CreditReason.CARRYOVER: "Carried-over credit"}

@@ -12,7 +12,7 @@ from typing import Any
 from ..domain.errors import InvalidTransition
 from ..domain.invoice import Invoice, InvoiceStatus, PaymentStatus
 from ..observability import logger
-from ..storage.invoices import InvoiceRepository
+from ..storage.invoice_headers import InvoiceHeaders
 from ..storage.payments import record_payment, record_stripe_pages
 
 HANDLED = frozenset({
@@ -27,7 +27,7 @@ TRANSITION_TRIES = 3
 
 
 def apply_stripe_event(event_type: str, event_id: str, data: dict[str, Any], invoice: Invoice,
-                       repo: InvoiceRepository, now: datetime) -> str:
+                       repo: InvoiceHeaders, now: datetime) -> str:
     """Apply one verified Stripe event to our copy of its invoice; answers applied / ignored."""
     context = {"org": invoice.org, "invoice_id": invoice.id, "event": event_id, "type": event_type}
     attempts = data.get("attempt_count")
@@ -62,7 +62,7 @@ def apply_stripe_event(event_type: str, event_id: str, data: dict[str, Any], inv
     return "ignored"
 
 
-def _move_to(repo: InvoiceRepository, invoice: Invoice, target: InvoiceStatus, now: datetime) -> None:
+def _move_to(repo: InvoiceHeaders, invoice: Invoice, target: InvoiceStatus, now: datetime) -> None:
     """Transition, reading again when a concurrent change (the sync, another event) moved the version."""
     current: Invoice | None = invoice
     for _ in range(TRANSITION_TRIES):

@@ -23,7 +23,7 @@ from ..domain.plans import PlanChange, Timeline, segments
 from ..domain.pricebook import PRICE_BOOK, plan_for
 from ..domain.proration import charges_for
 from ..domain.recurring import recurring_lines
-from ..storage.invoices import InvoiceRepository, Write
+from ..storage.invoice_headers import InvoiceHeaders, Write
 from ..storage.subscriptions import SubscriptionRepository, materialized_mark
 from .routing import InvoiceRouter
 
@@ -56,10 +56,10 @@ class _Drafts:
 
 class SubscriptionService:
     def __init__(self, settings: Settings, subscriptions: SubscriptionRepository | None = None,
-                 invoices: InvoiceRepository | None = None) -> None:
+                 invoices: InvoiceHeaders | None = None) -> None:
         self.settings = settings
         self.subscriptions = subscriptions or SubscriptionRepository()
-        self.invoices = invoices or InvoiceRepository()
+        self.invoices = invoices or InvoiceHeaders()
 
     def timeline(self, org: str) -> Timeline | None:
         return self.subscriptions.get(org)

@@ -17,7 +17,7 @@ from ..domain.lines import LineKind, describe, usage_kind, usage_line_id
 from ..domain.periods import Period, utc_iso
 from ..domain.pricebook import Quote, quote
 from ..storage import usage_writer
-from ..storage.invoices import InvoiceRepository
+from ..storage.invoice_headers import InvoiceHeaders
 from ..storage.orgs import OrgRepository
 from ..storage.usage_writer import LineTarget, Placement, WriteOutcome
 from .routing import InvoiceRouter
@@ -77,7 +77,7 @@ def content_digest(event: UsageEvent) -> str:
 def record_usage(
     items: list[UsageEvent | Rejection], now: datetime, settings: Settings
 ) -> list[EventResult]:
-    invoices, orgs = InvoiceRepository(), OrgRepository()
+    invoices, orgs = InvoiceHeaders(), OrgRepository()
     results: list[EventResult | None] = [None] * len(items)
     first_index: dict[tuple[str, str], int] = {}
     digests: dict[int, str] = {}

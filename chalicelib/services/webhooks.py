@@ -21,7 +21,7 @@ from ..domain.identifiers import SAFE_PART, UnsafeKeyPart
 from ..observability import logger
 from ..safejson import UnreadableJson, loads
 from ..storage import keys
-from ..storage.invoices import InvoiceRepository
+from ..storage.invoice_headers import InvoiceHeaders
 from ..storage.models import WebhookEventItem
 from .payments import HANDLED as PAYMENT_EVENTS
 from .payments import apply_stripe_event
@@ -117,7 +117,7 @@ def _apply(event: StripeEvent, now: datetime) -> str:
     org, invoice_id = metadata.get("org"), metadata.get("invoice_id")
     if not org or not invoice_id:
         return "not_ours"
-    repo = InvoiceRepository()
+    repo = InvoiceHeaders()
     try:
         invoice = repo.get(org, invoice_id)
     except UnsafeKeyPart:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
+
+from pynamodb.attributes import Attribute
 
 from ..domain.catalog import Category
 from ..domain.invoice import Invoice, InvoiceStatus, PaymentStatus, SyncInfo, SyncState
@@ -68,50 +73,105 @@ def tiers_from_json(text: str) -> tuple[Tier, ...]:
     return tuple(Tier(None if up is None else Decimal(up), Decimal(price)) for up, price in json.loads(text))
 
 
+def _as_is(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class LineField:
+    """One LineItem field and the LineItemRecord attribute that stores it."""
+
+    name: str  # the LineItem field
+    attribute: Attribute[Any]
+    to_stored: Callable[[Any], Any] = _as_is
+    from_stored: Callable[[Any], Any] = _as_is
+
+
+def _enum_value(member: Any) -> Any:
+    return member.value
+
+
+def _time_to_stored(moment: datetime | None) -> str | None:
+    return utc_iso(moment) if moment else None  # fixed-width UTC: string order is time order
+
+
+def _time_from_stored(text: str | None) -> datetime | None:
+    return parse_utc(text) if text else None
+
+
+def _decimal_or_zero(value: Decimal | None) -> Decimal:
+    return Decimal(0) if value is None else value  # free quantity: none before finalize
+
+
+def _int_or_zero(value: int | None) -> int:
+    return 0 if value is None else value  # amount: none on a metered line before finalize
+
+
+# The one mapping of a line's fields to its record. A line's first write fixes the snapshot (what is
+# billed, at which price, for which period); usage then adds to the tally; finalize freezes the priced
+# fields of metered lines (fixed lines carry their amount from the start).
+LINE_SNAPSHOT: tuple[LineField, ...] = (
+    LineField("id", LineItemRecord.line_id),
+    LineField("kind", LineItemRecord.kind, _enum_value, LineKind),
+    LineField("category", LineItemRecord.category, _enum_value, Category),
+    LineField("product", LineItemRecord.product),
+    LineField("description", LineItemRecord.description),
+    LineField("app", LineItemRecord.app),
+    LineField("region", LineItemRecord.region),
+    LineField("resource", LineItemRecord.resource),
+    LineField("meter", LineItemRecord.meter),
+    LineField("unit", LineItemRecord.unit),
+    LineField("display_unit", LineItemRecord.display_unit),
+    LineField("display_divisor", LineItemRecord.display_divisor),
+    LineField("unit_price", LineItemRecord.unit_price),
+    LineField("price_per", LineItemRecord.price_per),
+    LineField("price_unit", LineItemRecord.price_unit),
+    LineField("tiers", LineItemRecord.tiers, tiers_to_json, tiers_from_json),
+    LineField("free_pool", LineItemRecord.free_pool),
+    LineField("free_allowance", LineItemRecord.free_allowance),
+    LineField("price_version", LineItemRecord.price_version),
+    LineField("usage_period", LineItemRecord.usage_period),
+)
+LINE_TALLY: tuple[LineField, ...] = (
+    LineField("quantity", LineItemRecord.quantity),
+    LineField("event_count", LineItemRecord.event_count),
+    LineField("first_usage_at", LineItemRecord.first_usage_at, _time_to_stored, _time_from_stored),
+    LineField("last_usage_at", LineItemRecord.last_usage_at, _time_to_stored, _time_from_stored),
+)
+LINE_AMOUNT = LineField("amount_cents", LineItemRecord.amount_cents, from_stored=_int_or_zero)
+LINE_PRICED: tuple[LineField, ...] = (
+    LineField("free_quantity", LineItemRecord.free_quantity, from_stored=_decimal_or_zero),
+    LINE_AMOUNT,
+)
+LINE_FIELDS = LINE_SNAPSHOT + LINE_TALLY + LINE_PRICED
+
+
+def stored_values(line: LineItem, fields: tuple[LineField, ...]) -> list[tuple[Attribute[Any], Any]]:
+    """Each field's attribute and stored value; a field without a value is left out (not written)."""
+    stored = ((field.attribute, field.to_stored(getattr(line, field.name))) for field in fields)
+    return [(attribute, value) for attribute, value in stored if value is not None]
+
+
+def line_placement(org: str, invoice_id: str, now: datetime) -> list[tuple[Attribute[Any], Any]]:
+    """What a line's record holds besides the line: the invoice it belongs to, and when it was first written."""
+    return [(LineItemRecord.org, org), (LineItemRecord.invoice_id, invoice_id), (LineItemRecord.created_at, now)]
+
+
 def line_from_record(item: LineItemRecord) -> LineItem:
-    return LineItem(
-        id=item.line_id,
-        kind=LineKind(item.kind),
-        category=Category(item.category),
-        product=item.product,
-        description=item.description,
-        app=item.app,
-        region=item.region,
-        resource=item.resource,
-        meter=item.meter,
-        quantity=item.quantity,
-        unit=item.unit,
-        display_unit=item.display_unit,
-        display_divisor=item.display_divisor,
-        unit_price=item.unit_price,
-        price_per=item.price_per,
-        price_unit=item.price_unit,
-        tiers=tiers_from_json(item.tiers),
-        free_pool=item.free_pool,
-        free_allowance=item.free_allowance,
-        price_version=item.price_version,
-        usage_period=item.usage_period,
-        event_count=item.event_count,
-        first_usage_at=parse_utc(item.first_usage_at) if item.first_usage_at else None,
-        last_usage_at=parse_utc(item.last_usage_at) if item.last_usage_at else None,
-        free_quantity=item.free_quantity if item.free_quantity is not None else Decimal(0),
-        amount_cents=item.amount_cents if item.amount_cents is not None else 0,
-    )
+    return LineItem(**{field.name: field.from_stored(getattr(item, field.attribute.attr_name))
+                       for field in LINE_FIELDS})
+
+
+def new_line_record(org: str, invoice_id: str, line: LineItem, now: datetime, fields: tuple[LineField, ...],
+                    client_id: str | None = None) -> LineItemRecord:
+    """The record of a line not in the table yet, holding `fields` of the line."""
+    record = LineItemRecord(keys.lines_pk(org, invoice_id), keys.line_sk(line.id), client_id=client_id)
+    for attribute, value in line_placement(org, invoice_id, now) + stored_values(line, fields):
+        setattr(record, attribute.attr_name, value)
+    return record
 
 
 def record_from_line(org: str, invoice_id: str, line: LineItem, now: datetime,
                      client_id: str | None = None) -> LineItemRecord:
     """A whole fixed-amount line (one-off, recurring, credit) as one record, written at once."""
-    return LineItemRecord(
-        keys.lines_pk(org, invoice_id), keys.line_sk(line.id),
-        org=org, invoice_id=invoice_id, line_id=line.id, kind=line.kind.value, category=line.category.value,
-        product=line.product, description=line.description, app=line.app, region=line.region,
-        resource=line.resource, meter=line.meter, quantity=line.quantity, unit=line.unit,
-        display_unit=line.display_unit, display_divisor=line.display_divisor, unit_price=line.unit_price,
-        price_per=line.price_per, price_unit=line.price_unit, tiers=tiers_to_json(line.tiers),
-        free_pool=line.free_pool, free_allowance=line.free_allowance, price_version=line.price_version,
-        usage_period=line.usage_period, event_count=line.event_count,
-        first_usage_at=utc_iso(line.first_usage_at) if line.first_usage_at else None,
-        last_usage_at=utc_iso(line.last_usage_at) if line.last_usage_at else None,
-        amount_cents=line.amount_cents, client_id=client_id, created_at=now,
-    )
+    return new_line_record(org, invoice_id, line, now, LINE_SNAPSHOT + LINE_TALLY + (LINE_AMOUNT,), client_id)

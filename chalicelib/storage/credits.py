@@ -24,7 +24,7 @@ from ..domain.lines import LineItem
 from ..domain.periods import utc_iso
 from . import keys
 from .convert import record_from_line
-from .invoices import Write
+from .invoice_headers import Write
 from .models import CreditBalanceItem, CreditEntryItem, CreditGrantItem
 
 

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from pynamodb.transactions import TransactWrite
 
+from ..domain.lines import LineItem
 from ..domain.periods import utc_iso
 from . import keys
-from .convert import tiers_to_json
+from .convert import LINE_SNAPSHOT, LINE_TALLY, line_placement, new_line_record, stored_values
 from .models import LineItemRecord
 
 if TYPE_CHECKING:
@@ -39,13 +40,13 @@ class LineSum:
 
 def aggregate(placements: list[Placement]) -> list[LineSum]:
     sums: dict[tuple[str, str, str], LineSum] = {}
-    for p in placements:
-        t = p.target
-        line = sums.setdefault((t.org, t.invoice_id, t.line_id), LineSum(t))
-        line.quantity += p.quantity
+    for placement in placements:
+        target = placement.target
+        line = sums.setdefault((target.org, target.invoice_id, target.line_id), LineSum(target))
+        line.quantity += placement.quantity
         line.events += 1
-        line.first = p.timestamp if line.first is None else min(line.first, p.timestamp)
-        line.last = p.timestamp if line.last is None else max(line.last, p.timestamp)
+        line.first = placement.timestamp if line.first is None else min(line.first, placement.timestamp)
+        line.last = placement.timestamp if line.last is None else max(line.last, placement.timestamp)
     return list(sums.values())
 
 
@@ -78,14 +79,14 @@ def _span_update(line: LineSum, stored: Span) -> tuple[list[Any], Any]:
     retried), so the span is exact whatever order events arrive in.
     """
     first, last = _chunk_span(line)
-    L = LineItemRecord
+    first_at, last_at = LineItemRecord.first_usage_at, LineItemRecord.last_usage_at
     if stored[0] is None or stored[1] is None:
-        return [L.first_usage_at.set(first), L.last_usage_at.set(last)], L.first_usage_at.does_not_exist()
+        return [first_at.set(first), last_at.set(last)], first_at.does_not_exist()
     new_first, new_last = min(stored[0], first), max(stored[1], last)
     if (new_first, new_last) == stored:
         return [], None
-    guard = (L.first_usage_at == stored[0]) & (L.last_usage_at == stored[1])
-    return [L.first_usage_at.set(new_first), L.last_usage_at.set(new_last)], guard
+    guard = (first_at == stored[0]) & (last_at == stored[1])
+    return [first_at.set(new_first), last_at.set(new_last)], guard
 
 
 def _chunk_span(line: LineSum) -> tuple[str, str]:
@@ -93,42 +94,35 @@ def _chunk_span(line: LineSum) -> tuple[str, str]:
     return utc_iso(line.first), utc_iso(line.last)  # fixed-width UTC: string order is time order
 
 
-def _line_key(t: LineTarget) -> LineItemRecord:
-    return LineItemRecord(keys.lines_pk(t.org, t.invoice_id), keys.line_sk(t.line_id))
+def _line_key(target: LineTarget) -> LineItemRecord:
+    return LineItemRecord(keys.lines_pk(target.org, target.invoice_id), keys.line_sk(target.line_id))
 
 
-def _snapshot(line: LineSum, now: datetime) -> list[tuple[Any, Any]]:
-    """What the line's first write fixes: the price in force, the description, where it belongs."""
-    t, q, L = line.target, line.target.quote, LineItemRecord
-    snapshot: list[tuple[Any, Any]] = [
-        (L.org, t.org), (L.invoice_id, t.invoice_id), (L.line_id, t.line_id), (L.kind, t.kind.value),
-        (L.category, q.category.value), (L.product, q.product), (L.description, t.description),
-        (L.app, t.app), (L.resource, q.resource), (L.meter, q.meter), (L.unit, q.unit),
-        (L.display_unit, q.display_unit), (L.display_divisor, q.display_divisor),
-        (L.unit_price, q.rate.unit_price), (L.price_per, q.rate.price_per), (L.price_unit, q.rate.price_unit),
-        (L.tiers, tiers_to_json(q.rate.tiers)), (L.free_allowance, q.rate.free_allowance),
-        (L.price_version, q.price_version), (L.usage_period, t.usage_period), (L.created_at, now),
-    ]
-    if t.region is not None:
-        snapshot.append((L.region, t.region))
-    if q.free_pool is not None:
-        snapshot.append((L.free_pool, q.free_pool))
-    return snapshot
+def _as_line(line: LineSum) -> LineItem:
+    """The chunk's sum as a line: the price in force and the description (its snapshot), and its tally."""
+    target, quote = line.target, line.target.quote
+    return LineItem(
+        id=target.line_id, kind=target.kind, category=quote.category, product=quote.product,
+        description=target.description, app=target.app, region=target.region, resource=quote.resource,
+        meter=quote.meter, quantity=line.quantity, unit=quote.unit, display_unit=quote.display_unit,
+        display_divisor=quote.display_divisor, unit_price=quote.rate.unit_price, price_per=quote.rate.price_per,
+        price_unit=quote.rate.price_unit, tiers=quote.rate.tiers, free_pool=quote.free_pool,
+        free_allowance=quote.rate.free_allowance, price_version=quote.price_version,
+        usage_period=target.usage_period, event_count=line.events, first_usage_at=line.first,
+        last_usage_at=line.last,
+    )
 
 
 def _new_line(line: LineSum, now: datetime) -> LineItemRecord:
-    first, last = _chunk_span(line)
-    t = line.target
-    record = LineItemRecord(keys.lines_pk(t.org, t.invoice_id), keys.line_sk(t.line_id),
-                            quantity=line.quantity, event_count=line.events, first_usage_at=first, last_usage_at=last)
-    for attribute, value in _snapshot(line, now):
-        setattr(record, attribute.attr_name, value)
-    return record
+    """The whole line: its snapshot and this chunk's tally (no amount: that is frozen at finalize)."""
+    target = line.target
+    return new_line_record(target.org, target.invoice_id, _as_line(line), now, LINE_SNAPSHOT + LINE_TALLY)
 
 
 def _line_actions(line: LineSum, now: datetime) -> list[Any]:
-    L = LineItemRecord
+    target = line.target
+    snapshot = line_placement(target.org, target.invoice_id, now) + stored_values(_as_line(line), LINE_SNAPSHOT)
     # Set only where absent: a line created meanwhile keeps its own snapshot; later writes only add.
-    actions = [attr.set(attr | value) for attr, value in _snapshot(line, now)]
-    actions += [L.quantity.add(line.quantity), L.event_count.add(line.events)]
+    actions: list[Any] = [attribute.set(attribute | value) for attribute, value in snapshot]
+    actions += [LineItemRecord.quantity.add(line.quantity), LineItemRecord.event_count.add(line.events)]
     return actions

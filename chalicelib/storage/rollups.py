@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pynamodb.transactions import TransactWrite
+
+from ..domain.invoice import Invoice
 from ..domain.periods import Period
 from . import keys
 from .models import RollupItem
@@ -39,6 +42,27 @@ def open_month(period: Period) -> None:
             RollupItem.total_cents.add(0),
             RollupItem.invoice_count.add(0),
         ])
+
+
+def add_to_rollups(tx: TransactWrite, invoice: Invoice, sign: int) -> None:
+    """Add (sign +1) or take back (-1) the invoice's totals in its month: the shard's and the org's."""
+    period = str(invoice.period)
+    targets = (
+        (keys.rollup_shard_pk(keys.rollup_shard_for(invoice.org)), keys.month_sk(period)),
+        (keys.org_pk(invoice.org), keys.org_rollup_sk(period)),
+    )
+    for pk, sk in targets:
+        tx.update(
+            RollupItem(pk, sk),
+            actions=[
+                RollupItem.period.set(period),
+                RollupItem.currency.set(invoice.currency),
+                RollupItem.subtotal_cents.add(sign * invoice.subtotal_cents),
+                RollupItem.credits_cents.add(sign * invoice.credits_cents),
+                RollupItem.total_cents.add(sign * invoice.total_cents),
+                RollupItem.invoice_count.add(sign),
+            ],
+        )
 
 
 def monthly_totals(first: Period, last: Period, org: str | None = None) -> RollupRead:

@@ -27,7 +27,7 @@ from ..domain.proration import RECURRING_LINE_PREFIX
 from ..failures import condition_failed
 from . import keys
 from .convert import line_from_record, record_from_line
-from .invoices import Write
+from .invoice_headers import Write
 from .models import InvoiceItem, LineItemRecord, SubscriptionsItem
 
 MAX_LINE_WRITES = 98  # plus the two condition checks: DynamoDB's 100 actions per transaction

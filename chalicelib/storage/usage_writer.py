@@ -183,7 +183,9 @@ def _sort_out(
     reasons: list[Any], invoices: list[tuple[str, str]], pending: list[Placement]
 ) -> tuple[list[Placement], dict[tuple[str, str], WriteOutcome]]:
     """Read a cancellation: which invoices closed, which events were already counted."""
-    failed = lambda index: reasons[index] is not None and reasons[index].code == "ConditionalCheckFailed"  # noqa: E731
+    def failed(index: int) -> bool:
+        return reasons[index] is not None and reasons[index].code == "ConditionalCheckFailed"
+
     closed = {invoices[i] for i in range(len(invoices)) if failed(i)}
     settled: dict[tuple[str, str], WriteOutcome] = {}
     remaining = []
