@@ -4,11 +4,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from ..domain.invoice import Invoice
+from ..domain.collection import Collection
+from ..domain.invoice import Invoice, SyncState
+from ..domain.lines import LineItem
+from ..domain.orgs import OrgProfile
 from ..domain.periods import Period
+from ..stripe.lines import StripeLine
 
 
 class InvoiceDrafts(Protocol):
@@ -21,3 +25,87 @@ class InvoiceDrafts(Protocol):
     def get(self, org: str, invoice_id: str) -> Invoice | None: ...
 
     def create_draft(self, org: str, period: Period, now: datetime) -> Invoice: ...
+
+
+class SyncedInvoices(Protocol):
+    """An invoice, its lines, and the record of its copy in Stripe.
+
+    `record_sync` writes only while the invoice keeps the status it was read with and, when a sync was
+    requested, the same request time: a status change or a newer request makes it return False and
+    change nothing. `note_sync_error` changes nothing once the invoice is synced. `record_stripe_invoice`
+    raises Conflict when the invoice does not exist.
+    """
+
+    def get(self, org: str, invoice_id: str) -> Invoice | None: ...
+
+    def lines(self, org: str, invoice_id: str) -> list[LineItem]: ...
+
+    def record_sync(self, invoice: Invoice, state: SyncState, now: datetime, *, error: str | None = None,
+                    stripe_invoice_id: str | None = None, stripe_number: str | None = None,
+                    hosted_invoice_url: str | None = None, invoice_pdf: str | None = None,
+                    count_attempt: bool = False) -> bool: ...
+
+    def note_sync_error(self, invoice: Invoice, error: str, now: datetime) -> None: ...
+
+    def record_stripe_invoice(self, invoice: Invoice, stripe_invoice_id: str) -> None: ...
+
+
+class OrgProfiles(Protocol):
+    """Billing profiles. An org's Stripe customer id, once stored, is never replaced by another:
+    storing a different one raises (storing the same one again is a no-op)."""
+
+    def get(self, org: str) -> OrgProfile | None: ...
+
+    def set_stripe_customer(self, org: str, customer_id: str) -> None: ...
+
+
+class SyncLeases(Protocol):
+    """One holder per invoice at a time. `acquire` succeeds when the lease is free, expired (strictly
+    before `now`, to the millisecond), or already the caller's; `release` frees it only for its owner."""
+
+    def acquire(self, org: str, invoice_id: str, owner: str, now: datetime, ttl: timedelta) -> bool: ...
+
+    def release(self, org: str, invoice_id: str, owner: str) -> None: ...
+
+
+class StripeInvoiceView(Protocol):
+    """What the sync reads of a Stripe invoice."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def status(self) -> str | None: ...
+
+    @property
+    def total(self) -> int: ...
+
+    @property
+    def currency(self) -> str: ...
+
+
+class StripeInvoices(Protocol):
+    """The Stripe calls the sync makes. Failures arrive sorted: RetryableSyncError or PermanentSyncError
+    (`chalicelib/stripe/errors.py`)."""
+
+    def find_customer(self, org: str, email: str) -> str | None: ...
+
+    def create_customer(self, org: str, name: str, email: str) -> str: ...
+
+    def retrieve_invoice(self, invoice_id: str) -> StripeInvoiceView: ...
+
+    def find_invoice(self, customer: str, org: str, our_invoice_id: str) -> StripeInvoiceView | None: ...
+
+    def create_invoice(self, customer: str, org: str, our_invoice_id: str, number: str, currency: str,
+                       period: str, collection: Collection) -> StripeInvoiceView: ...
+
+    def line_keys(self, stripe_invoice_id: str) -> dict[str, int]: ...
+
+    def add_lines(self, stripe_invoice_id: str, org: str, our_invoice_id: str,
+                  lines: list[StripeLine]) -> StripeInvoiceView: ...
+
+    def finalize(self, stripe_invoice_id: str, org: str, our_invoice_id: str) -> StripeInvoiceView: ...
+
+    def void(self, stripe_invoice_id: str, org: str, our_invoice_id: str) -> StripeInvoiceView: ...
+
+    def delete_draft(self, stripe_invoice_id: str) -> None: ...

@@ -19,16 +19,14 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-import stripe
-
 from ..domain.collection import DEFAULT_COLLECTION, Collection
 from ..domain.invoice import FROZEN, Invoice, InvoiceStatus, SyncState
-from ..storage import leases
 from ..storage.invoices import InvoiceRepository
+from ..storage.leases import LeaseTable
 from ..storage.orgs import OrgRepository
 from ..stripe.errors import PermanentSyncError, RetryableSyncError
-from ..stripe.gateway import StripeGateway
 from ..stripe.lines import stripe_lines
+from .ports import OrgProfiles, StripeInvoices, StripeInvoiceView, SyncedInvoices, SyncLeases
 
 LEASE_TTL = timedelta(minutes=2)
 Checkpoint = Callable[[str], None]
@@ -46,12 +44,14 @@ class SyncResult(StrEnum):
 
 
 class InvoiceSync:
-    def __init__(self, gateway: StripeGateway, checkpoint: Checkpoint = no_checkpoint,
-                 invoices: InvoiceRepository | None = None, orgs: OrgRepository | None = None) -> None:
+    def __init__(self, gateway: StripeInvoices, checkpoint: Checkpoint = no_checkpoint,
+                 invoices: SyncedInvoices | None = None, orgs: OrgProfiles | None = None,
+                 leases: SyncLeases | None = None) -> None:
         self.gateway = gateway
         self.checkpoint = checkpoint
-        self.invoices = invoices or InvoiceRepository()
-        self.orgs = orgs or OrgRepository()
+        self.invoices: SyncedInvoices = invoices if invoices is not None else InvoiceRepository()
+        self.orgs: OrgProfiles = orgs if orgs is not None else OrgRepository()
+        self.leases: SyncLeases = leases if leases is not None else LeaseTable()
 
     def sync(self, org: str, invoice_id: str, now: datetime) -> SyncResult:
         invoice = self._load(org, invoice_id)
@@ -60,7 +60,7 @@ class InvoiceSync:
         if invoice.sync.state is SyncState.SYNCED:
             return SyncResult.ALREADY_SYNCED
         owner = uuid.uuid4().hex
-        if not leases.acquire(org, invoice_id, owner, now, LEASE_TTL):
+        if not self.leases.acquire(org, invoice_id, owner, now, LEASE_TTL):
             raise RetryableSyncError("another worker holds this invoice's sync lease")
         try:
             invoice = self._load(org, invoice_id)  # fresh, now that it is ours
@@ -71,9 +71,9 @@ class InvoiceSync:
             recorded = self._record_synced(invoice, stripe_invoice, now)
             return SyncResult.SYNCED if recorded else SyncResult.SUPERSEDED
         finally:
-            leases.release(org, invoice_id, owner)
+            self.leases.release(org, invoice_id, owner)
 
-    def _record_synced(self, invoice: Invoice, stripe_invoice: stripe.Invoice | None, now: datetime) -> bool:
+    def _record_synced(self, invoice: Invoice, stripe_invoice: StripeInvoiceView | None, now: datetime) -> bool:
         def record(current: Invoice) -> bool:
             return self.invoices.record_sync(
                 current, SyncState.SYNCED, now,
@@ -129,7 +129,7 @@ class InvoiceSync:
         profile = self.orgs.get(org)
         return profile.collection if profile is not None else DEFAULT_COLLECTION
 
-    def _locate(self, invoice: Invoice) -> tuple[str, stripe.Invoice | None]:
+    def _locate(self, invoice: Invoice) -> tuple[str, StripeInvoiceView | None]:
         """The customer, and the Stripe invoice for ours if one exists."""
         customer, new_customer = self._customer(invoice.org)
         if invoice.sync.stripe_invoice_id:
@@ -139,7 +139,7 @@ class InvoiceSync:
             return customer, None
         return customer, self.gateway.find_invoice(customer, invoice.org, invoice.id)
 
-    def _push(self, invoice: Invoice) -> stripe.Invoice:
+    def _push(self, invoice: Invoice) -> StripeInvoiceView:
         customer, found = self._locate(invoice)
         existing: dict[str, int] = {}
         if found is None:
@@ -163,7 +163,7 @@ class InvoiceSync:
         self._verify(invoice, found, "finalized")
         return found
 
-    def _push_void(self, invoice: Invoice) -> stripe.Invoice | None:
+    def _push_void(self, invoice: Invoice) -> StripeInvoiceView | None:
         _, found = self._locate(invoice)
         if found is None or found.status in ("void", "deleted"):
             return found
@@ -175,7 +175,7 @@ class InvoiceSync:
         return self.gateway.void(found.id, invoice.org, invoice.id)
 
     @staticmethod
-    def _verify(invoice: Invoice, found: stripe.Invoice, stage: str) -> None:
+    def _verify(invoice: Invoice, found: StripeInvoiceView, stage: str) -> None:
         expected = ("draft",) if stage == "draft" else ("open", "paid", "uncollectible")
         if found.status not in expected:
             raise PermanentSyncError(f"Stripe invoice {found.id} is {found.status}; expected {' or '.join(expected)}")
