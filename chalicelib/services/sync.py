@@ -164,7 +164,11 @@ class InvoiceSync:
         return found
 
     def _push_void(self, invoice: Invoice) -> StripeInvoiceView | None:
-        _, found = self._locate(invoice)
+        if invoice.sync.stripe_invoice_id:
+            # Gone means deleted: an earlier attempt deleted the draft and stopped before recording it.
+            found = self.gateway.retrieve_invoice_if_exists(invoice.sync.stripe_invoice_id)
+        else:
+            _, found = self._locate(invoice)
         if found is None or found.status in ("void", "deleted"):
             return found
         if found.status == "draft":

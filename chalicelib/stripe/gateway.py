@@ -73,6 +73,17 @@ class StripeGateway:
     def retrieve_invoice(self, invoice_id: str) -> stripe.Invoice:
         return self._call(lambda: self.client.v1.invoices.retrieve(invoice_id))
 
+    def retrieve_invoice_if_exists(self, invoice_id: str) -> stripe.Invoice | None:
+        """None when Stripe has no such invoice any more: a deleted draft answers 404."""
+        try:
+            return self.client.v1.invoices.retrieve(invoice_id)
+        except stripe.InvalidRequestError as error:
+            if error.http_status == 404:
+                return None
+            raise classify(error) from error
+        except stripe.StripeError as error:
+            raise classify(error) from error
+
     def find_invoice(self, customer: str, org: str, our_invoice_id: str) -> stripe.Invoice | None:
         """List the customer's invoices (search is eventually consistent; list is not)."""
         params: InvoiceListParams = {"customer": customer, "limit": PAGE}

@@ -74,6 +74,10 @@ class MemoryStripe:
     def retrieve_invoice(self, invoice_id: str) -> FakeStripeInvoice:
         return copy.deepcopy(self._live(invoice_id))
 
+    def retrieve_invoice_if_exists(self, invoice_id: str) -> FakeStripeInvoice | None:
+        invoice = self.invoices.get(invoice_id)
+        return None if invoice is None or invoice.deleted else copy.deepcopy(invoice)
+
     def find_invoice(self, customer: str, org: str, our_invoice_id: str) -> FakeStripeInvoice | None:
         for invoice in self.invoices.values():
             if not invoice.deleted and invoice.customer == customer and \

@@ -33,3 +33,17 @@ def test_finalized_invoice_reaches_stripe_once(org):
         assert stored.sync.stripe_invoice_number == ours[0]["number"]
     finally:
         emulator.stop()
+
+
+def test_a_deleted_stripe_draft_reads_as_gone_and_other_invoices_as_themselves(gateway):
+    """The void path relies on this: a draft an earlier attempt deleted answers 404, which the gateway reads
+    as "no such invoice" rather than a permanent failure."""
+    from chalicelib.domain.collection import DEFAULT_COLLECTION
+
+    customer = gateway.create_customer("smoke-org", "Smoke", "smoke@example.com")
+    draft = gateway.create_invoice(customer, "smoke-org", "inv_202611", "SMOKE-0001", "usd", "2026-11",
+                                   DEFAULT_COLLECTION)
+    assert gateway.retrieve_invoice_if_exists(draft.id).id == draft.id
+    gateway.delete_draft(draft.id)
+    assert gateway.retrieve_invoice_if_exists(draft.id) is None
+    assert gateway.retrieve_invoice_if_exists("in_never_existed") is None

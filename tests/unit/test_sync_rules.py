@@ -295,6 +295,16 @@ def test_voiding_a_stripe_draft_deletes_it(world, invoice):
     assert world.ours(invoice).sync.state is SyncState.SYNCED
 
 
+def test_a_void_whose_draft_was_deleted_before_the_worker_died_finishes_on_redelivery(world, invoice):
+    world.invoices.record_stripe_invoice(world.ours(invoice), world.stripe_draft(invoice, []))
+    voided(world, invoice, NOW)
+    with pytest.raises(ProcessDied):
+        world.syncer(dies_at("before_mark_synced")).sync(ORG, invoice.id, NOW)
+    assert world.syncer().sync(ORG, invoice.id, NOW) is SyncResult.SYNCED
+    assert (world.stripe.live_copies(ORG, invoice.id), world.stripe.created["delete"]) == ([], 1)
+    assert world.ours(invoice).sync.state is SyncState.SYNCED
+
+
 def test_a_stripe_copy_already_paid_is_not_voided(world, invoice):
     assert world.syncer().sync(ORG, invoice.id, NOW) is SyncResult.SYNCED
     stripe_id = world.ours(invoice).sync.stripe_invoice_id
