@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 Items = dict[tuple[str, str], dict[str, Any]]
 
 
+@lru_cache(maxsize=4)
+def _dynamodb(region: str, endpoint: str | None) -> Any:
+    """One client per endpoint: building one costs tens of milliseconds, more than a small scan."""
+    import boto3
+
+    return boto3.client("dynamodb", region_name=region, endpoint_url=endpoint)
+
+
 def table_items(table_name: str | None = None, *, skip_pk_prefix: str | None = None) -> Items:
     """Every item of `table_name` (the app's table by default), by (pk, sk); partitions starting with
     `skip_pk_prefix` left out."""
-    import boto3
-
     from chalicelib.config import settings
 
     current = settings()
-    client = boto3.client("dynamodb", region_name=current.region, endpoint_url=current.dynamodb_endpoint)
+    client = _dynamodb(current.region, current.dynamodb_endpoint)
     items: Items = {}
     kwargs: dict[str, Any] = {"TableName": table_name or current.table_name, "ConsistentRead": True}
     for _ in range(10_000):  # pages of up to 1 MB
