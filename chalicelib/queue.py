@@ -23,6 +23,13 @@ def enqueue_sync(messages: list[SyncMessage], queue_url: str | None = None) -> N
     send_batch(queue_url or settings().sync_queue_url, [message.body() for message in messages])
 
 
+class SqsSyncQueue:
+    """The sync queue as a service's port (`services.ports.SyncQueue`)."""
+
+    def enqueue_sync(self, messages: list[SyncMessage]) -> None:
+        enqueue_sync(messages)  # looked up when called, so a test that replaces the function is obeyed
+
+
 def send_batch(url: str, messages: list[str]) -> None:
     """Send in batches of 10; any entry SQS refuses raises, so the caller (a stream batch) is retried."""
     for start in range(0, len(messages), 10):

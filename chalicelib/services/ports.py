@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -12,6 +13,7 @@ from ..domain.invoice import Invoice, SyncState
 from ..domain.lines import LineItem
 from ..domain.orgs import OrgProfile
 from ..domain.periods import Period
+from ..domain.sync_message import SyncMessage
 from ..stripe.lines import StripeLine
 
 
@@ -48,6 +50,34 @@ class SyncedInvoices(Protocol):
     def note_sync_error(self, invoice: Invoice, error: str, now: datetime) -> None: ...
 
     def record_stripe_invoice(self, invoice: Invoice, stripe_invoice_id: str) -> None: ...
+
+
+class ReconciledInvoices(Protocol):
+    """What reconciliation reads and writes of invoices: those waiting in one state, their lines, and the
+    verdict (`record_sync`, guarded as in `SyncedInvoices`).
+
+    `by_state` reads the table's state index. An invoice sits in one partition of it: `draft` or
+    `finalizing` while it is one; otherwise `sync_pending` or `sync_failed` while its sync is, else its
+    status (`finalized`, `paid`, `void`, `uncollectible`). With `before_period`, only invoices of earlier
+    periods. Ordered by period, then org. The index is eventually consistent: a change just written may
+    not show yet.
+    """
+
+    def by_state(self, state: str, before_period: Period | None = None) -> Iterable[Invoice]: ...
+
+    def lines(self, org: str, invoice_id: str) -> list[LineItem]: ...
+
+    def record_sync(self, invoice: Invoice, state: SyncState, now: datetime, *, error: str | None = None,
+                    stripe_invoice_id: str | None = None, stripe_number: str | None = None,
+                    hosted_invoice_url: str | None = None, invoice_pdf: str | None = None,
+                    count_attempt: bool = False) -> bool: ...
+
+
+class SyncQueue(Protocol):
+    """The sync queue. `enqueue_sync` sends every message or raises; it does not deduplicate (the sync,
+    which looks before it acts, makes a repeated message harmless)."""
+
+    def enqueue_sync(self, messages: list[SyncMessage]) -> None: ...
 
 
 class OrgProfiles(Protocol):

@@ -15,8 +15,8 @@ from ..domain.sync_message import SyncMessage
 from ..observability import flush_metrics, logger, metrics
 from ..storage.invoices import InvoiceRepository
 from ..stripe.errors import PermanentSyncError, RetryableSyncError
-from ..stripe.gateway import StripeGateway
 from ..stripe.lines import stripe_lines
+from .ports import ReconciledInvoices, StripeInvoices, SyncQueue
 
 
 @dataclass
@@ -28,22 +28,24 @@ class ReconcileReport:
     payment_drift: list[str] = field(default_factory=list)  # totals agree, payment status does not
 
 
-def requeue_stale(now: datetime, stale_after: timedelta, report: ReconcileReport | None = None) -> ReconcileReport:
+def requeue_stale(now: datetime, stale_after: timedelta, report: ReconcileReport | None = None, *,
+                  invoices: ReconciledInvoices | None = None, sync_queue: SyncQueue | None = None) -> ReconcileReport:
     report = report or ReconcileReport()
-    repo = InvoiceRepository()
+    repo: ReconciledInvoices = invoices if invoices is not None else InvoiceRepository()
+    sqs: SyncQueue = sync_queue if sync_queue is not None else queue.SqsSyncQueue()
     stale = [i for i in repo.by_state(f"sync_{SyncState.PENDING.value}")
              if i.sync.requested_at is None or i.sync.requested_at < now - stale_after]
-    queue.enqueue_sync([SyncMessage(i.org, i.id, i.sync.requested_at) for i in stale])
+    sqs.enqueue_sync([SyncMessage(i.org, i.id, i.sync.requested_at) for i in stale])
     report.requeued += [f"{i.org}/{i.id}" for i in stale]
     return report
 
 
-def check_period(period: Period, gateway: StripeGateway, now: datetime,
-                 report: ReconcileReport | None = None) -> ReconcileReport:
+def check_period(period: Period, gateway: StripeInvoices, now: datetime, report: ReconcileReport | None = None, *,
+                 invoices: ReconciledInvoices | None = None) -> ReconcileReport:
     """Compare every synced invoice of the period with its Stripe copy: total, currency, and each line that
     was sent (its key and amount)."""
     report = report or ReconcileReport()
-    repo = InvoiceRepository()
+    repo: ReconciledInvoices = invoices if invoices is not None else InvoiceRepository()
     for state in (InvoiceStatus.FINALIZED, InvoiceStatus.PAID, InvoiceStatus.UNCOLLECTIBLE):
         for invoice in repo.by_state(state.value, before_period=period.next()):
             if invoice.period != period or not invoice.sync.stripe_invoice_id:
