@@ -1,4 +1,5 @@
-"""An in-memory `SyncedInvoices` with the table's guarantees (tests/contract/ holds it to them).
+"""An in-memory `SyncedInvoices` and `ReconciledInvoices` with the table's guarantees (tests/contract/ holds
+it to them).
 
 Reads return copies, as every DynamoDB read does, so an invoice a caller holds goes stale like a real read.
 """
@@ -32,6 +33,15 @@ def fixed_line(client_id: str, amount_cents: int, description: str = "One-off ch
     )
 
 
+def _index_state(invoice: Invoice) -> str:
+    """The state index partition the table puts an invoice in: what work, if any, it waits for."""
+    if invoice.status in (InvoiceStatus.DRAFT, InvoiceStatus.FINALIZING):
+        return invoice.status.value
+    if invoice.sync.state in (SyncState.PENDING, SyncState.FAILED):
+        return f"sync_{invoice.sync.state.value}"
+    return invoice.status.value
+
+
 class MemorySyncedInvoices:
     def __init__(self) -> None:
         self._invoices: dict[tuple[str, str], Invoice] = {}
@@ -41,6 +51,13 @@ class MemorySyncedInvoices:
     # -- the port ----------------------------------------------------------------------------------
     def get(self, org: str, invoice_id: str) -> Invoice | None:
         return copy.deepcopy(self._invoices.get((org, invoice_id)))
+
+    def by_state(self, state: str, before_period: Period | None = None) -> list[Invoice]:
+        """As the table's state index, read at once (no lag): its sort key is `{period}#{org}`."""
+        with self._lock:
+            found = [invoice for invoice in self._invoices.values() if _index_state(invoice) == state
+                     and (before_period is None or invoice.period < before_period)]
+        return [copy.deepcopy(invoice) for invoice in sorted(found, key=lambda i: (i.period, i.org, i.id))]
 
     def lines(self, org: str, invoice_id: str) -> list[LineItem]:
         return sorted(self._lines.get((org, invoice_id), []), key=lambda line: line.id)
