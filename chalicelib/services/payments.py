@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ..domain.errors import InvalidTransition
+from ..domain.errors import InvalidTransition, StaleRead
 from ..domain.invoice import Invoice, InvoiceStatus, PaymentStatus
 from ..observability import logger
 from ..storage.invoice_headers import InvoiceHeaders
@@ -71,6 +71,8 @@ def _move_to(repo: InvoiceHeaders, invoice: Invoice, target: InvoiceStatus, now:
         try:
             repo.transition(current, target, now)
             return
+        except StaleRead:
+            current = repo.get(invoice.org, invoice.id)  # the sync recorded its state meanwhile
         except InvalidTransition:
             fresh = repo.get(invoice.org, invoice.id)
             if fresh is not None and fresh.version == current.version and fresh.status is current.status:

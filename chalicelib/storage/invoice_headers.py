@@ -178,6 +178,11 @@ class InvoiceHeaders:
             actions += [InvoiceItem.sync_state.set(sync_state.value), InvoiceItem.sync_requested_at.set(now)]
         actions.append(InvoiceItem.gsi1pk.set(keys.state_gsi_pk(index_state(target, updated.sync.state))))
         condition = (InvoiceItem.status == invoice.status.value) & (InvoiceItem.version == invoice.version)
+        if sync_state is None:
+            # The index partition above comes from the sync state we read, and recording a sync does not bump
+            # the version: without this, a read from before the sync finished would file a synced invoice
+            # under sync_pending for good.
+            condition &= InvoiceItem.sync_state == invoice.sync.state.value
         try:
             with TransactWrite(connection=InvoiceItem._get_connection().connection) as tx:
                 tx.update(header_key(invoice), actions=actions, condition=condition)
