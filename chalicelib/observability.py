@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,12 +18,17 @@ INGESTION_METRICS = {"accepted": "UsageEventsAccepted", "duplicate": "UsageEvent
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+# Lambda runs one invocation at a time, but a local server runs one thread per connection over this one metric
+# set: without the lock, another thread could flush between the check and the flush, and Powertools refuses to
+# flush an empty set (the request was answered 500 after its events were written).
+_flushing = threading.Lock()
 
 
 def flush_metrics() -> None:
     """Emit the collected metrics as one EMF document; nothing when there is nothing to say."""
-    if metrics.metric_set:
-        metrics.flush_metrics()
+    with _flushing:
+        if metrics.metric_set:
+            metrics.flush_metrics()
 
 
 def bind_lambda_context(context: Any) -> None:
