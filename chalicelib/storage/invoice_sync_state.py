@@ -22,6 +22,17 @@ from .models import InvoiceItem
 MAX_ERROR_CHARS = 1000  # what is kept of an error message on the invoice
 
 
+
+def stripe_page_actions(hosted_invoice_url: str | None, invoice_pdf: str | None) -> list[Action]:
+    """Store the customer's links to Stripe's hosted page and PDF, those given (the sync and the
+    `invoice.finalized` webhook both learn them)."""
+    actions: list[Action] = []
+    if hosted_invoice_url:
+        actions.append(InvoiceItem.hosted_invoice_url.set(hosted_invoice_url))
+    if invoice_pdf:
+        actions.append(InvoiceItem.invoice_pdf.set(invoice_pdf))
+    return actions
+
 class InvoiceSyncState:
     def record_sync(self, invoice: Invoice, state: SyncState, now: datetime, *, error: str | None = None,
                     stripe_invoice_id: str | None = None, stripe_number: str | None = None,
@@ -43,10 +54,7 @@ class InvoiceSyncState:
             actions.append(InvoiceItem.stripe_invoice_id.set(stripe_invoice_id))
         if stripe_number:
             actions.append(InvoiceItem.stripe_invoice_number.set(stripe_number))
-        if hosted_invoice_url:
-            actions.append(InvoiceItem.hosted_invoice_url.set(hosted_invoice_url))
-        if invoice_pdf:
-            actions.append(InvoiceItem.invoice_pdf.set(invoice_pdf))
+        actions += stripe_page_actions(hosted_invoice_url, invoice_pdf)
         if state is SyncState.SYNCED:
             actions.append(InvoiceItem.synced_at.set(now))
         condition = InvoiceItem.status == invoice.status.value

@@ -10,6 +10,7 @@ from pynamodb.expressions.update import Action
 from ..domain.invoice import Invoice, PaymentStatus
 from ..failures import condition_failed
 from . import keys
+from .invoice_sync_state import stripe_page_actions
 from .models import InvoiceItem
 
 # Once paid, only a void can change the payment status: Stripe neither orders its events nor stops
@@ -45,10 +46,7 @@ def record_stripe_pages(invoice: Invoice, number: str | None, hosted_invoice_url
     actions: list[Action] = []
     if number and not invoice.sync.stripe_invoice_number:
         actions.append(InvoiceItem.stripe_invoice_number.set(number))
-    if hosted_invoice_url:
-        actions.append(InvoiceItem.hosted_invoice_url.set(hosted_invoice_url))
-    if invoice_pdf:
-        actions.append(InvoiceItem.invoice_pdf.set(invoice_pdf))
+    actions += stripe_page_actions(hosted_invoice_url, invoice_pdf)
     if actions:
         InvoiceItem(keys.org_pk(invoice.org), keys.invoice_sk(invoice.id)).update(
             actions=actions, condition=InvoiceItem.pk.exists())
