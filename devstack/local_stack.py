@@ -27,10 +27,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from devstack import api_server
 from devstack import env as local_env
 from devstack.dev_tokens import prepare_app
 from devstack.local_aws import LOOPBACK, free_port
-from devstack.supervisor import PROJECT_ROOT, STOP_TIMEOUT_S, StackError, executable, wait_until
+from devstack.supervisor import PROJECT_ROOT, STOP_TIMEOUT_S, StackError, wait_until
 
 __all__ = ["DEFAULT_CHALICE_STAGE", "DEFAULT_TABLE_NAME", "READINESS_PATH", "WEBHOOK_PATH", "LocalStack",
            "http_status"]
@@ -190,8 +191,7 @@ class LocalStack:
             url = f"http://{LOOPBACK}:{port}"
             with open(log_path, "wb") as log:
                 self.api_process = subprocess.Popen(
-                    [executable("chalice"), "local", "--host", LOOPBACK, "--port", str(port),
-                     "--stage", self.chalice_stage, "--no-autoreload"],
+                    api_server.command(LOOPBACK, port, self.chalice_stage),
                     cwd=str(PROJECT_ROOT), env=command_env, stdin=subprocess.DEVNULL,
                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             try:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from devstack import api_server
 from devstack import env as local_env
 from devstack.dev_tokens import prepare_app
 from devstack.event_runner import EXIT_NO_HANDLERS
@@ -38,7 +39,7 @@ from devstack.local_stack import (
     LocalStack,
     http_status,
 )
-from devstack.supervisor import PROJECT_ROOT, Part, StackError, Supervisor, executable, tail
+from devstack.supervisor import PROJECT_ROOT, Part, StackError, Supervisor, tail
 
 __all__ = ["DEFAULT_PORTS", "PROJECT_ROOT", "LocalStack", "StackError", "main"]
 
@@ -84,9 +85,8 @@ def _parts(args: argparse.Namespace, supervisor: Supervisor, env: dict[str, str]
         ready_file = supervisor.path("runner.ready")
         parts["api"] = Part(
             "api", TITLES["api"],
-            [executable("chalice"), "local", "--host", LOOPBACK, "--port", str(ports["api"]),
-             "--stage", args.chalice_stage, "--no-autoreload"],
-            app_env, ["chalice", "local", f"--port {ports['api']}"],
+            api_server.command(LOOPBACK, ports["api"], args.chalice_stage, python),
+            app_env, ["devstack.api_server", f"--port {ports['api']}"],
             lambda: http_status(urls["api"] + READINESS_PATH) == 200, urls["api"], env)
         parts["runner"] = Part(
             "runner", TITLES["runner"], [python, "-m", "devstack.event_runner_cli", "--ready-file", str(ready_file)],
