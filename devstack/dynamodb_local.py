@@ -90,6 +90,12 @@ def find_dynamodb_local_jar(search_root: os.PathLike | None = None) -> Path:
     return Path(matches[-1])
 
 
+# The client JIT only, and one GC thread. A test run or a demo is minutes of small requests, in which the
+# server JIT's compiling costs more CPU than it gives back; on a 2-core machine that CPU is the tests'.
+# `python -m bench.ddb_jvm` measures both settings on the same requests.
+JVM_OPTIONS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
+
+
 def find_java() -> str:
     """Path of the ``java`` executable (``$JAVA_HOME/bin/java`` first, then PATH)."""
     java_home = os.environ.get("JAVA_HOME")
@@ -136,6 +142,7 @@ class DynamoDBLocal:
         jar: os.PathLike | None = None,
         java: str | None = None,
         startup_timeout: float = 60.0,
+        jvm_options: tuple[str, ...] = JVM_OPTIONS,
     ) -> None:
         if not 0 <= int(port) <= 65535:
             raise ValueError(f"invalid port {port}")
@@ -143,6 +150,7 @@ class DynamoDBLocal:
         self._jar = Path(jar) if jar is not None else None
         self._java = java
         self._startup_timeout = startup_timeout
+        self._jvm_options = jvm_options
         self._process: subprocess.Popen | None = None
         self._logdir: tempfile.TemporaryDirectory | None = None
         self._log_path: Path | None = None
@@ -262,7 +270,7 @@ class DynamoDBLocal:
     # -- internals ------------------------------------------------------
     def _command(self, java: str, jar: Path, port: int, launcher: str | None) -> list:
         lib_dir = jar.parent / "DynamoDBLocal_lib"
-        command = [java, f"-Djava.library.path={lib_dir}"]
+        command = [java, *self._jvm_options, f"-Djava.library.path={lib_dir}"]
         if launcher:
             command += [
                 f"-Ddevstack.dynamodb.host={LOOPBACK}",

@@ -23,6 +23,9 @@ from .environment import LOCAL_ENV, EnvironmentOverrides
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 SESSION_TABLE = f"invoicing-test-{WORKER}"
 SHARED_DYNAMODB = "TESTS_SHARED_DYNAMODB"  # endpoint URL and bind host of the controller's server
+# The JVM's defaults: the run's shared server answers minutes of requests from every worker, long enough for
+# the server JIT's compiling to pay back (devstack's short-lived servers use the client JIT only).
+SHARED_SERVER_JVM_OPTIONS: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     from devstack.dynamodb_local import DynamoDBLocal
 
-    server = DynamoDBLocal()
+    server = DynamoDBLocal(jvm_options=SHARED_SERVER_JVM_OPTIONS)
     server.start()
     config.add_cleanup(server.stop)
     os.environ[SHARED_DYNAMODB] = f"{server.endpoint_url} {server.bind_host}"  # the workers inherit it
@@ -71,7 +74,7 @@ def dynamodb_server() -> Iterator[Any]:
         return
     from devstack.dynamodb_local import DynamoDBLocal
 
-    with DynamoDBLocal() as server:
+    with DynamoDBLocal(jvm_options=SHARED_SERVER_JVM_OPTIONS) as server:
         yield server
 
 
