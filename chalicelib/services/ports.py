@@ -13,6 +13,7 @@ from ..domain.invoice import Invoice, SyncState
 from ..domain.lines import LineItem
 from ..domain.orgs import OrgProfile
 from ..domain.periods import Period
+from ..domain.placement import CountedEvent, Placement, WriteOutcome
 from ..domain.sync_message import SyncMessage
 from ..stripe.lines import StripeLine
 
@@ -86,7 +87,20 @@ class OrgProfiles(Protocol):
 
     def get(self, org: str) -> OrgProfile | None: ...
 
+    def get_many(self, orgs: set[str]) -> dict[str, OrgProfile]: ...
+
     def set_stripe_customer(self, org: str, customer_id: str) -> None: ...
+
+
+class UsageLedger(Protocol):
+    """Where accepted usage is written. Each event is claimed once (its dedup record) and counted on its
+    line in the same step, and only while the line's invoice is a draft: an event already claimed answers
+    DUPLICATE and changes nothing; one whose invoice is no longer a draft answers INVOICE_CLOSED, is not
+    claimed and changes nothing. `dedup_records` says where claimed events were counted."""
+
+    def write(self, placements: list[Placement], now: datetime) -> dict[tuple[str, str], WriteOutcome]: ...
+
+    def dedup_records(self, events: list[tuple[str, str]]) -> dict[tuple[str, str], CountedEvent]: ...
 
 
 class SyncLeases(Protocol):

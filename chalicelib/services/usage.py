@@ -15,11 +15,12 @@ from ..domain.fingerprint import differing, fingerprint
 from ..domain.invoice import invoice_id_for
 from ..domain.lines import LineKind, describe, usage_kind, usage_line_id
 from ..domain.periods import Period, utc_iso
+from ..domain.placement import LineTarget, Placement, WriteOutcome
 from ..domain.pricebook import Quote, quote
-from ..storage import usage_writer
 from ..storage.invoice_headers import InvoiceHeaders
 from ..storage.orgs import OrgRepository
-from ..storage.usage_writer import LineTarget, Placement, WriteOutcome
+from ..storage.usage_writer import UsageLedgerTable
+from .ports import InvoiceDrafts, OrgProfiles, UsageLedger
 from .routing import InvoiceRouter
 
 MAX_REROUTES = 5
@@ -74,10 +75,19 @@ def content_digest(event: UsageEvent) -> str:
     })
 
 
+@dataclass(frozen=True)
+class UsageStores:
+    """What recording usage reads and writes; the table's by default, in-memory fakes in unit tests."""
+
+    invoices: InvoiceDrafts = field(default_factory=InvoiceHeaders)
+    orgs: OrgProfiles = field(default_factory=OrgRepository)
+    ledger: UsageLedger = field(default_factory=UsageLedgerTable)
+
+
 def record_usage(
-    items: list[UsageEvent | Rejection], now: datetime, settings: Settings
+    items: list[UsageEvent | Rejection], now: datetime, settings: Settings, stores: UsageStores | None = None
 ) -> list[EventResult]:
-    invoices, orgs = InvoiceHeaders(), OrgRepository()
+    stores = stores or UsageStores()
     results: list[EventResult | None] = [None] * len(items)
     first_index: dict[tuple[str, str], int] = {}
     digests: dict[int, str] = {}
@@ -92,8 +102,8 @@ def record_usage(
         first_index[(item.org, item.id)] = index
         candidates.append((index, item))
 
-    profiles = orgs.get_many({event.org for _, event in candidates}) if candidates else {}
-    router = InvoiceRouter(invoices, now, settings.finalize_grace)
+    profiles = stores.orgs.get_many({event.org for _, event in candidates}) if candidates else {}
+    router = InvoiceRouter(stores.invoices, now, settings.finalize_grace)
     placements: dict[tuple[str, str], tuple[int, Placement]] = {}
     for index, event in candidates:
         problem = _check(event, now, settings, set(profiles))
@@ -105,7 +115,7 @@ def record_usage(
         except DomainError as error:
             results[index] = _rejected(index, event.id, error.code, error.message)
 
-    _write(placements, router, now, results)
+    _write(placements, router, stores.ledger, now, results)
     for index, item in enumerate(items):
         if results[index] is None and isinstance(item, UsageEvent):
             first = first_index[(item.org, item.id)]
@@ -152,6 +162,7 @@ def _line_target(
 def _write(
     placements: dict[tuple[str, str], tuple[int, Placement]],
     router: InvoiceRouter,
+    ledger: UsageLedger,
     now: datetime,
     results: list[EventResult | None],
 ) -> None:
@@ -160,7 +171,7 @@ def _write(
     for _ in range(MAX_REROUTES):
         if not pending:
             break
-        outcomes = usage_writer.write([p for _, p in pending.values()], now)
+        outcomes = ledger.write([p for _, p in pending.values()], now)
         retry: dict[tuple[str, str], tuple[int, Placement]] = {}
         for key, (index, placement) in pending.items():
             outcome = outcomes[key]
@@ -171,13 +182,17 @@ def _write(
             elif outcome is WriteOutcome.DUPLICATE:
                 duplicates.append(key)
             else:
-                # The invoice was finalized while we wrote: route again, to the next open one.
+                # The invoice was finalized while we wrote: route again, to the next open one. Other events
+                # of the batch may be written already, so a routing refusal rejects this event only.
                 router.forget(placement.org, placement.target.invoice_id)
-                retry[key] = (index, _rerouted(placement, router))
+                try:
+                    retry[key] = (index, _rerouted(placement, router))
+                except DomainError as error:
+                    results[index] = _rejected(index, key[1], error.code, error.message)
         pending = retry
     for key, (index, _) in pending.items():
         results[index] = _rejected(index, key[1], "retry_later", "invoice changed repeatedly; resend this event")
-    _fill_duplicates(duplicates, placements, results)
+    _fill_duplicates(duplicates, placements, ledger, results)
 
 
 def _rerouted(placement: Placement, router: InvoiceRouter) -> Placement:
@@ -189,11 +204,12 @@ def _rerouted(placement: Placement, router: InvoiceRouter) -> Placement:
 def _fill_duplicates(
     duplicates: list[tuple[str, str]],
     placements: dict[tuple[str, str], tuple[int, Placement]],
+    ledger: UsageLedger,
     results: list[EventResult | None],
 ) -> None:
     if not duplicates:
         return
-    landed = usage_writer.dedup_records(duplicates)
+    landed = ledger.dedup_records(duplicates)
     for key in duplicates:
         index, placement = placements[key]
         counted = landed.get(key)

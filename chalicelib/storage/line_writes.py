@@ -22,7 +22,7 @@ from .convert import LINE_SNAPSHOT, LINE_TALLY, line_placement, new_line_record,
 from .models import LineItemRecord
 
 if TYPE_CHECKING:
-    from .usage_writer import LineTarget, Placement
+    from ..domain.placement import LineTarget, Placement
 
 Span = tuple[str | None, str | None]  # first and last usage time as stored; a missing line has none
 

@@ -19,8 +19,6 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
@@ -28,8 +26,7 @@ from pynamodb.transactions import TransactWrite
 
 from ..domain.errors import Busy
 from ..domain.invoice import InvoiceStatus
-from ..domain.lines import LineKind
-from ..domain.pricebook import Quote
+from ..domain.placement import CountedEvent, Placement, WriteOutcome
 from ..failures import TRANSIENT_REASONS, describe, is_transient
 from ..observability import logger
 from . import buckets, keys
@@ -42,38 +39,6 @@ MAX_CONTENTION_RETRIES = 12
 # Transactions of one request in flight at once: enough to overlap DynamoDB's round trips, few enough
 # that a request's own transactions rarely contend for its invoice's ConditionCheck.
 PARALLEL_TRANSACTIONS = 4
-
-
-class WriteOutcome(StrEnum):
-    ACCEPTED = "accepted"
-    DUPLICATE = "duplicate"
-    INVOICE_CLOSED = "invoice_closed"
-
-
-@dataclass(frozen=True)
-class LineTarget:
-    org: str
-    invoice_id: str
-    line_id: str
-    kind: LineKind
-    quote: Quote
-    description: str
-    app: str
-    region: str | None
-    usage_period: str
-
-
-@dataclass(frozen=True)
-class Placement:
-    """One validated event and the line it goes to."""
-
-    org: str
-    event_id: str
-    quantity: Decimal
-    timestamp: datetime
-    target: LineTarget
-    expires_at: int
-    digest: str  # content fingerprint, kept in the dedup record so a differing resend is told apart
 
 
 @dataclass
@@ -226,19 +191,21 @@ def _transact(
         buckets.add_updates(tx, placements)  # unconditioned, after the line writes: reasons read by index above
 
 
-@dataclass(frozen=True)
-class Counted:
-    """What the dedup record of an already-counted event says."""
-
-    invoice_id: str
-    line_id: str
-    digest: str | None  # None: written before content fingerprints were kept
-
-
-def dedup_records(keys_wanted: list[tuple[str, str]]) -> dict[tuple[str, str], Counted]:
-    """Where already-counted events landed, and their content fingerprint: (org, event id) → Counted."""
-    found: dict[tuple[str, str], Counted] = {}
+def dedup_records(keys_wanted: list[tuple[str, str]]) -> dict[tuple[str, str], CountedEvent]:
+    """Where already-counted events landed, and their content fingerprint: (org, event id) → CountedEvent."""
+    found: dict[tuple[str, str], CountedEvent] = {}
     wanted = {keys.event_pk(org, event_id): (org, event_id) for org, event_id in keys_wanted}
     for record in EventRecord.batch_get([(pk, keys.EVENT_SK) for pk in wanted], consistent_read=True):
-        found[wanted[record.pk]] = Counted(record.invoice_id, record.line_id, record.digest)
+        found[wanted[record.pk]] = CountedEvent(record.invoice_id, record.line_id, record.digest)
     return found
+
+
+class UsageLedgerTable:
+    """The write path as an object, for code that takes its ledger as a port (`services/ports.py`). It calls
+    the module's functions at call time, so what replaces them (a test's failing transaction) applies."""
+
+    def write(self, placements: list[Placement], now: datetime) -> dict[tuple[str, str], WriteOutcome]:
+        return write(placements, now)
+
+    def dedup_records(self, events: list[tuple[str, str]]) -> dict[tuple[str, str], CountedEvent]:
+        return dedup_records(events)

@@ -51,3 +51,11 @@ def test_the_same_customer_may_be_stored_again_but_never_another(orgs_and_org):
         orgs.set_stripe_customer(org, "cus_2")
     assert condition_failed(refused.value)
     assert orgs.get(org).stripe_customer_id == "cus_1"
+
+
+def test_many_profiles_read_at_once_leave_out_the_orgs_without_one(orgs_and_org):
+    orgs, org = orgs_and_org
+    found = orgs.get_many({org, f"{org}-missing"})
+    assert set(found) == {org}
+    assert found[org] == orgs.get(org)
+    assert orgs.get_many(set()) == {}

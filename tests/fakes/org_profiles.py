@@ -26,6 +26,9 @@ class MemoryOrgProfiles:
     def get(self, org: str) -> OrgProfile | None:
         return self._profiles.get(org)
 
+    def get_many(self, orgs: set[str]) -> dict[str, OrgProfile]:
+        return {org: self._profiles[org] for org in orgs if org in self._profiles}
+
     def set_stripe_customer(self, org: str, customer_id: str) -> None:
         with self._lock:
             profile = self._profiles[org]

@@ -10,6 +10,7 @@ from pynamodb.exceptions import CancellationReason, GetError, TransactWriteError
 
 from chalicelib.api.errors import with_errors
 from chalicelib.domain.errors import Busy
+from chalicelib.domain.placement import WriteOutcome
 from chalicelib.failures import is_transient
 from chalicelib.storage import usage_writer
 
@@ -70,7 +71,7 @@ def usage_chunk_with_failures(monkeypatch, failures: list[Exception]) -> list[in
     monkeypatch.setattr(usage_writer.time, "sleep", lambda seconds: None)
     placement = SimpleNamespace(org="acme", event_id="e1", target=SimpleNamespace(org="acme", invoice_id="2026-11"))
     outcome = usage_writer._commit_chunk([placement], datetime(2026, 11, 20, tzinfo=UTC))
-    assert outcome == {("acme", "e1"): usage_writer.WriteOutcome.ACCEPTED}
+    assert outcome == {("acme", "e1"): WriteOutcome.ACCEPTED}
     return attempts
 
 
