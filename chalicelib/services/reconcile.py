@@ -43,7 +43,7 @@ def requeue_stale(now: datetime, stale_after: timedelta, report: ReconcileReport
 def check_period(period: Period, gateway: StripeInvoices, now: datetime, report: ReconcileReport | None = None, *,
                  invoices: ReconciledInvoices | None = None) -> ReconcileReport:
     """Compare every synced invoice of the period with its Stripe copy: total, currency, and each line that
-    was sent (its key and amount)."""
+    was sent (its key and amount); a voided one, that its copy is voided (or, a draft there, deleted)."""
     report = report or ReconcileReport()
     repo: ReconciledInvoices = invoices if invoices is not None else InvoiceRepository()
     for state in (InvoiceStatus.FINALIZED, InvoiceStatus.PAID, InvoiceStatus.UNCOLLECTIBLE):
@@ -63,15 +63,40 @@ def check_period(period: Period, gateway: StripeInvoices, now: datetime, report:
                 report.matched.append(name)
                 flag_payment_drift(report, invoice, str(copy.status))
                 continue
-            reason = (f"Stripe total {copy.total} with {len(held)} lines; ours {invoice.total_cents} "
-                      f"with {len(sent)} lines sent for {invoice.line_count}")
-            report.mismatched.append(f"{name}: {reason}")
-            repo.record_sync(invoice, SyncState.FAILED, now, error=f"reconciliation mismatch: {reason}")
-            metrics.add_metric(name="InvoiceMismatch", unit=MetricUnit.Count, value=1)
-            logger.error("invoice differs from Stripe", extra={"org": invoice.org, "invoice_id": invoice.id,
-                                                               "reason": reason})
+            _mismatched(report, repo, invoice, now, f"Stripe total {copy.total} with {len(held)} lines; ours "
+                        f"{invoice.total_cents} with {len(sent)} lines sent for {invoice.line_count}")
+    _check_voided(period, gateway, now, report, repo)
     flush_metrics()
     return report
+
+
+def _check_voided(period: Period, gateway: StripeInvoices, now: datetime, report: ReconcileReport,
+                  repo: ReconciledInvoices) -> None:
+    """A voided invoice whose void reached Stripe (synced) must not be collectable there: its copy is void,
+    or gone (the sync deletes a copy still in draft). Anything else would still be collected."""
+    for invoice in repo.by_state(InvoiceStatus.VOID.value, before_period=period.next()):
+        if invoice.period != period or not invoice.sync.stripe_invoice_id or invoice.sync.state is not SyncState.SYNCED:
+            continue
+        name = f"{invoice.org}/{invoice.id}"
+        try:
+            copy = gateway.retrieve_invoice_if_exists(invoice.sync.stripe_invoice_id)
+        except (RetryableSyncError, PermanentSyncError) as error:
+            report.unchecked.append(f"{name}: {error}")
+            continue
+        if copy is None or copy.status == "void":
+            report.matched.append(name)
+        else:
+            _mismatched(report, repo, invoice, now, f"voided here; Stripe invoice {copy.id} is {copy.status}")
+
+
+def _mismatched(report: ReconcileReport, repo: ReconciledInvoices, invoice: Invoice, now: datetime,
+                reason: str) -> None:
+    """Recorded as a failed sync (the alarm, and on-call's list) with the reason, counted and logged."""
+    report.mismatched.append(f"{invoice.org}/{invoice.id}: {reason}")
+    repo.record_sync(invoice, SyncState.FAILED, now, error=f"reconciliation mismatch: {reason}")
+    metrics.add_metric(name="InvoiceMismatch", unit=MetricUnit.Count, value=1)
+    logger.error("invoice differs from Stripe", extra={"org": invoice.org, "invoice_id": invoice.id,
+                                                       "reason": reason})
 
 
 def flag_payment_drift(report: ReconcileReport, invoice: Invoice, stripe_status: str) -> None:

@@ -235,3 +235,46 @@ def test_invoices_of_other_periods_unsynced_ones_and_those_without_a_stripe_id_a
     assert world.ours(no_copy).sync.stripe_invoice_id is None
     checked = world.synced("umbrella")
     assert verdicts(world.check()) == {"matched": [name(checked)]}
+
+
+# -- a voided invoice against its Stripe copy ----------------------------------------------------------------
+
+def test_a_voided_invoice_matches_when_its_copy_is_void_or_its_draft_was_deleted(world):
+    voided = world.synced("acme", status=InvoiceStatus.VOID, stripe_status="void")
+    deleted = world.synced("globex", status=InvoiceStatus.VOID)
+    world.copy_of(deleted).deleted = True  # the sync deletes a copy still in draft instead of voiding it
+    assert verdicts(world.check()) == {"matched": [name(voided), name(deleted)]}
+    assert world.ours(voided).sync.state is SyncState.SYNCED
+
+
+@pytest.mark.parametrize("stripe_status", ["open", "paid", "uncollectible"])
+def test_a_voided_invoice_still_collectable_in_stripe_is_mismatched_and_its_sync_recorded_failed(world,
+                                                                                                  stripe_status):
+    voided = world.synced("acme", status=InvoiceStatus.VOID, stripe_status=stripe_status)
+    report = world.check()
+    assert verdicts(report) == {"mismatched": [name(voided)]}
+    assert f"is {stripe_status}" in report.mismatched[0]
+    stored = world.ours(voided)
+    assert (stored.status, stored.sync.state) == (InvoiceStatus.VOID, SyncState.FAILED)
+    assert stored.sync.last_error is not None and stored.sync.last_error.startswith("reconciliation mismatch")
+
+
+def test_a_void_not_yet_synced_or_never_sent_to_stripe_is_not_checked(world):
+    synced = world.synced("acme", status=InvoiceStatus.VOID, stripe_status="open")
+    world.invoices.put(replace(world.ours(synced), sync=replace(world.ours(synced).sync, state=SyncState.PENDING)),
+                       LINES)  # the void is on its way to Stripe
+    never_sent = world.invoices.finalized("globex", NOV, LINES, NOW)
+    world.invoices.put(replace(never_sent, status=InvoiceStatus.VOID), LINES)
+    assert verdicts(world.check()) == {}
+
+
+def test_a_voided_invoice_stripe_will_not_show_is_unchecked(world, monkeypatch):
+    voided = world.synced("acme", status=InvoiceStatus.VOID, stripe_status="void")
+
+    def unavailable(invoice_id: str) -> None:
+        raise RetryableSyncError("Stripe answered 503")
+
+    monkeypatch.setattr(world.stripe, "retrieve_invoice_if_exists", unavailable)
+    report = world.check()
+    assert verdicts(report) == {"unchecked": [name(voided)]}
+    assert world.ours(voided).sync.state is SyncState.SYNCED
