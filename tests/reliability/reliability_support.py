@@ -12,7 +12,6 @@ from typing import Any
 
 import requests
 from support.crashes import ProcessDied as ProcessDied  # noqa: F401  (the reliability tests import it from here)
-from support.tables import table_items as table_items  # noqa: F401  (likewise)
 
 HTTP_TIMEOUT_S = 120  # one request to `chalice local`; a 500-event batch takes seconds on DynamoDB Local
 
