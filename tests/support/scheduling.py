@@ -1,8 +1,8 @@
 """Longest modules first.
 
-`make test` runs the suite on two workers (pytest-xdist, `--dist loadscope`), which take whole modules in
-collection order; starting with the modules that take longest lets both workers finish at about the same
-time instead of one waiting on the other's last long module. The Makefile passes `--no-loadscope-reorder`:
+`make test` runs the suite on three workers (pytest-xdist, `--dist loadscope`), which take whole modules in
+collection order; starting with the modules that take longest lets the workers finish at about the same
+time instead of one waiting on another's last long module. The Makefile passes `--no-loadscope-reorder`:
 otherwise pytest-xdist orders modules by their number of tests, which puts the longest ones, single tests,
 last. Serial runs are unaffected but for the order.
 """
