@@ -22,7 +22,6 @@ from .models import InvoiceItem
 MAX_ERROR_CHARS = 1000  # what is kept of an error message on the invoice
 
 
-
 def stripe_page_actions(hosted_invoice_url: str | None, invoice_pdf: str | None) -> list[Action]:
     """Store the customer's links to Stripe's hosted page and PDF, those given (the sync and the
     `invoice.finalized` webhook both learn them)."""
@@ -32,6 +31,7 @@ def stripe_page_actions(hosted_invoice_url: str | None, invoice_pdf: str | None)
     if invoice_pdf:
         actions.append(InvoiceItem.invoice_pdf.set(invoice_pdf))
     return actions
+
 
 class InvoiceSyncState:
     def record_sync(self, invoice: Invoice, state: SyncState, now: datetime, *, error: str | None = None,

@@ -168,11 +168,9 @@ def test_the_matrix_covers_every_route_of_the_app():
 @pytest.mark.parametrize(("route_name", "who"), CASES, ids=[f"{r}-{w}" for r, w in CASES])
 def test_a_request_without_the_right_token_is_refused_and_writes_nothing(route_name, who, http, scene):
     route = next(r for r in ROUTES if r.name == route_name)
+    authorization = UNAUTHENTICATED[who] if who in UNAUTHENTICATED else f"Bearer {scene.tokens[who]}"
     with changes_to() as changed:
-        if who in UNAUTHENTICATED:
-            response = request(http, route, scene, UNAUTHENTICATED[who])
-        else:
-            response = request(http, route, scene, f"Bearer {scene.tokens[who]}")
+        response = request(http, route, scene, authorization)
     if who in UNAUTHENTICATED:
         assert_envelope(response, 401, "unauthorized")
         assert response.headers.get("WWW-Authenticate") == "Bearer"

@@ -8,12 +8,20 @@ from typing import Any
 Items = dict[tuple[str, str], dict[str, Any]]
 
 
-@lru_cache(maxsize=4)
-def _dynamodb(region: str, endpoint: str | None) -> Any:
-    """One client per endpoint: building one costs tens of milliseconds, more than a small scan."""
+@lru_cache(maxsize=8)
+def _client(service: str, region: str, endpoint: str | None) -> Any:
     import boto3
 
-    return boto3.client("dynamodb", region_name=region, endpoint_url=endpoint)
+    return boto3.client(service, region_name=region, endpoint_url=endpoint)
+
+
+def app_client(service: str) -> Any:
+    """A client of `service` where the app's settings point (the test run's servers), one per endpoint:
+    building one costs tens of milliseconds, more than a small scan."""
+    from chalicelib.config import settings
+
+    current = settings()
+    return _client(service, current.region, current.dynamodb_endpoint)
 
 
 def table_items(table_name: str | None = None, *, skip_pk_prefix: str | None = None) -> Items:
@@ -21,10 +29,9 @@ def table_items(table_name: str | None = None, *, skip_pk_prefix: str | None = N
     `skip_pk_prefix` left out."""
     from chalicelib.config import settings
 
-    current = settings()
-    client = _dynamodb(current.region, current.dynamodb_endpoint)
+    client = app_client("dynamodb")
     items: Items = {}
-    kwargs: dict[str, Any] = {"TableName": table_name or current.table_name, "ConsistentRead": True}
+    kwargs: dict[str, Any] = {"TableName": table_name or settings().table_name, "ConsistentRead": True}
     for _ in range(10_000):  # pages of up to 1 MB
         page = client.scan(**kwargs)
         for item in page.get("Items", []):

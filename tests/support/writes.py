@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from .tables import app_client
+
 
 @dataclass(frozen=True)
 class Change:
@@ -24,25 +26,17 @@ class Change:
     new: dict[str, Any] | None  # and after
 
 
-@lru_cache(maxsize=8)
-def _client(service: str, region: str, endpoint: str | None) -> Any:
-    import boto3
-
-    return boto3.client(service, region_name=region, endpoint_url=endpoint)
-
-
 @lru_cache(maxsize=64)
-def _stream_arn(table_name: str, region: str, endpoint: str | None) -> str:
-    return str(_client("dynamodb", region, endpoint).describe_table(TableName=table_name)["Table"]["LatestStreamArn"])
+def _stream_arn(table_name: str) -> str:
+    return str(app_client("dynamodb").describe_table(TableName=table_name)["Table"]["LatestStreamArn"])
 
 
 class _Stream:
     def __init__(self, table_name: str | None) -> None:
         from chalicelib.config import settings
 
-        current = settings()
-        self.streams = _client("dynamodbstreams", current.region, current.dynamodb_endpoint)
-        self.arn = _stream_arn(table_name or current.table_name, current.region, current.dynamodb_endpoint)
+        self.streams = app_client("dynamodbstreams")
+        self.arn = _stream_arn(table_name or settings().table_name)
 
     def shards(self) -> list[dict[str, Any]]:
         shards: list[dict[str, Any]] = []

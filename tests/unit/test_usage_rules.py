@@ -5,7 +5,7 @@ the next open invoice, and an invoice closing mid-write re-routes its events."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -17,7 +17,7 @@ from chalicelib.config import settings
 from chalicelib.domain.invoice import InvoiceStatus, invoice_id_for
 from chalicelib.domain.lines import LineKind
 from chalicelib.domain.periods import Period
-from chalicelib.services.usage import Rejection, UsageEvent, UsageStores, record_usage
+from chalicelib.services.usage import EventResult, Rejection, UsageEvent, UsageStores, record_usage
 
 ORG, OTHER = "acme", "globex"
 NOW = datetime(2026, 12, 2, 12, tzinfo=UTC)
@@ -32,9 +32,11 @@ class Stores:
             self.orgs.add(org, f"billing@{org}.test", NOW)
         self.ledger = MemoryUsageLedger(self.drafts)
 
-    def record(self, *events: UsageEvent | Rejection, now: datetime = NOW) -> list[tuple[str, str | None]]:
-        results = record_usage(list(events), now, settings(), UsageStores(self.drafts, self.orgs, self.ledger))
-        return [(r.status, r.invoice_id) for r in results]
+    def results(self, *events: UsageEvent | Rejection) -> list[EventResult]:
+        return record_usage(list(events), NOW, settings(), UsageStores(self.drafts, self.orgs, self.ledger))
+
+    def record(self, *events: UsageEvent | Rejection) -> list[tuple[str, str | None]]:
+        return [(r.status, r.invoice_id) for r in self.results(*events)]
 
     def quantity(self, invoice_id: str, kind: LineKind = LineKind.USAGE) -> Decimal:
         return sum((line.quantity for (org, invoice, _), line in self.ledger.lines.items()
@@ -64,8 +66,7 @@ def test_an_event_sent_again_is_a_duplicate_counted_once(stores):
 
 def test_a_resend_with_other_content_is_a_conflict_naming_what_differs_and_changes_nothing(stores):
     stores.record(usage("a", "2"))
-    [result] = record_usage([usage("a", "3", app="api")], NOW, settings(),
-                            UsageStores(stores.drafts, stores.orgs, stores.ledger))
+    [result] = stores.results(usage("a", "3", app="api"))
     assert result.status == "conflict"
     assert result.error is not None and result.error["details"]["differs"] == ["app", "quantity"]
     assert stores.quantity("inv_202612") == Decimal(2)
@@ -73,7 +74,7 @@ def test_a_resend_with_other_content_is_a_conflict_naming_what_differs_and_chang
 
 def test_a_resend_written_differently_but_meaning_the_same_is_a_duplicate(stores):
     stores.record(usage("a", "2"))
-    same_instant = (NOW - timedelta(hours=1)).astimezone(datetime.now().astimezone().tzinfo)
+    same_instant = (NOW - timedelta(hours=1)).astimezone(timezone(timedelta(hours=5, minutes=30)))
     assert stores.record(usage("a", "2.000", at=same_instant)) == [("duplicate", "inv_202612")]
 
 
@@ -132,8 +133,7 @@ def test_an_event_whose_invoices_all_close_during_the_write_is_rejected_alone_an
                 stores.drafts.set_status(ORG, invoice.id, InvoiceStatus.FINALIZED)
 
     stores.ledger.before_write = close_every_draft_of_acme
-    results = record_usage([usage("doomed"), usage("fine", "2", org=OTHER)], NOW, settings(),
-                           UsageStores(stores.drafts, stores.orgs, stores.ledger))
+    results = stores.results(usage("doomed"), usage("fine", "2", org=OTHER))
     assert [(r.status, r.error["code"] if r.error else None) for r in results] == [
         ("rejected", "conflict"), ("accepted", None)]
     assert [key[0] for key in stores.ledger.lines] == [OTHER]
