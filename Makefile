@@ -10,6 +10,11 @@ DDB_STAMP := $(NPM_PREFIX)/.installed-$(DYNAMODB_LOCAL_VERSION)
 CHROMEDRIVER := /usr/bin/chromedriver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+# Compiled bytecode is cached in __pycache__ (ignored by git) even where the environment turns that off:
+# otherwise every test worker and every process a test starts compiles the whole tree again (collection alone
+# went from 11 s to 4 s a worker).
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: install lint test test-fast reliability demo up down package bench clean
 
 install: $(PY_STAMP) $(DDB_STAMP) $(CHROMEDRIVER)

@@ -6,6 +6,7 @@ process (Lambda cold start, local stack, or a test's DynamoDB Local).
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +17,7 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
+from pynamodb.connection import TableConnection
 from pynamodb.constants import NUMBER
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -56,12 +58,36 @@ class _Meta:
     max_retry_attempts = 3
 
 
+# One botocore client per (endpoint, region), shared by every model: see BaseItem._get_connection.
+_clients: dict[tuple[str | None, str], Any] = {}
+_clients_lock = threading.Lock()
+
+
 class BaseItem(Model):
     class Meta(_Meta):
         pass
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        """PynamoDB's connection, with the client every model shares.
+
+        PynamoDB gives each model class a botocore session and client of its own, and building one reads
+        botocore's service description from disk: a cold process paid for it once per model it touched
+        (`python -m bench.cold_start`). Every model here is one table behind one endpoint, so the first
+        client built, with PynamoDB's own retry, timeout and validation settings, serves them all. botocore
+        clients are safe to share between threads once built; building is what the lock serialises."""
+        table = super()._get_connection()
+        connection = table.connection
+        if connection._client is None:
+            key = (connection.host, connection.region)
+            with _clients_lock:
+                if key not in _clients:
+                    _clients[key] = connection.client
+                connection._client = _clients[key]
+        return table
 
 
 class StateIndex(GlobalSecondaryIndex["InvoiceItem"]):
@@ -333,6 +359,8 @@ def bind(table_name: str, host: str | None, region: str) -> None:
     """Point every model at one table and endpoint, dropping cached connections."""
     # Models declared in other modules (notice_models.py) inherit from _Meta, even those imported later.
     _Meta.table_name, _Meta.host, _Meta.region = table_name, host, region
+    with _clients_lock:
+        _clients.clear()
     for model in (*MODELS, *(m for m in BaseItem.__subclasses__() if m not in MODELS)):
         model.Meta.table_name = table_name
         model.Meta.host = host
