@@ -56,6 +56,9 @@ class _Meta:
     region = "us-east-1"
     host: str | None = None
     max_retry_attempts = 3
+    # The models share one client (BaseItem._get_connection), so its pool serves every thread of the process:
+    # usage lanes, and the tests' concurrent writers. Connections beyond the pool are opened and dropped.
+    max_pool_connections = 64
 
 
 # One botocore client per (endpoint, region), shared by every model: see BaseItem._get_connection.
