@@ -29,7 +29,7 @@ from ..domain.invoice import Invoice
 from ..domain.lines import LineItem, LineKind, totals
 from ..domain.periods import Period, utc_iso
 from ..storage.credits import CreditRepository
-from ..storage.invoice_headers import Write
+from .ports import Credits, TransactionPart
 
 REASON_LABELS = {CreditReason.PROMOTION: "Promotional credit", CreditReason.PREPAYMENT: "Prepaid credit",
                  CreditReason.GOODWILL: "Goodwill credit", CreditReason.CARRYOVER: "Carried-over credit"}
@@ -50,7 +50,7 @@ class Settlement:
     """The credit lines a finalize adds, and the ledger writes that go in its transaction."""
 
     lines: list[LineItem]
-    write: Write | None
+    write: TransactionPart | None
 
 
 def _fixed_line(line_id: str, kind: LineKind, product: str, description: str, resource: str, amount_cents: int,
@@ -71,8 +71,8 @@ def applied_line(grant: Grant, amount_cents: int, period: Period) -> LineItem:
 
 
 class CreditService:
-    def __init__(self, credits: CreditRepository | None = None) -> None:
-        self.credits = credits or CreditRepository()
+    def __init__(self, credits: Credits | None = None) -> None:
+        self.credits: Credits = credits or CreditRepository()
 
     def grant(self, org: str, client_id: str, amount_cents: int, reason: CreditReason, description: str,
               expires_at: datetime | None, now: datetime) -> tuple[Grant, bool]:
@@ -113,7 +113,7 @@ class CreditService:
         lines = [applied_line(a.grant, a.amount_cents, invoice.period) for a in applications]
         return Settlement(lines, self.credits.applying(invoice.org, invoice.id, applications, lines, now))
 
-    def release(self, invoice: Invoice, lines: list[LineItem], now: datetime) -> Write | None:
+    def release(self, invoice: Invoice, lines: list[LineItem], now: datetime) -> TransactionPart | None:
         """At void of a finalized invoice: the writes that restore what it used and revoke what it carried."""
         used = [(line.resource, -line.amount_cents) for line in lines
                 if line.kind is LineKind.CREDIT_APPLIED and line.resource]

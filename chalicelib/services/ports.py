@@ -4,11 +4,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..domain.collection import Collection
+from ..domain.credits import Application, Grant, Statement
 from ..domain.invoice import Invoice, SyncState
 from ..domain.lines import LineItem
 from ..domain.orgs import OrgProfile
@@ -155,3 +156,36 @@ class StripeInvoices(Protocol):
     def void(self, stripe_invoice_id: str, org: str, our_invoice_id: str) -> StripeInvoiceView: ...
 
     def delete_draft(self, stripe_invoice_id: str) -> None: ...
+
+
+# A part of a transaction that another port commits with its own writes: DynamoDB's adapters hand a function
+# that adds its operations to a pynamodb TransactWrite (finalize spends credit in the same transaction that
+# makes the invoice final).
+TransactionPart = Callable[[Any], None]
+
+
+class Credits(Protocol):
+    """Prepaid credit grants and their ledger. `add_grant` writes a grant once per id (False when it
+    exists); `expire` takes what a grant has left only while it is as the caller read it (False when it
+    moved); `expiring` lists grants with something left whose expiry is at or before an ISO time. Spending,
+    carrying over and restoring are parts of a finalize's or a void's transaction."""
+
+    def add_grant(self, grant: Grant, now: datetime) -> bool: ...
+
+    def grant(self, org: str, grant_id: str) -> Grant | None: ...
+
+    def grants(self, org: str) -> list[Grant]: ...
+
+    def statement(self, org: str) -> Statement: ...
+
+    def expiring(self, before: str) -> Iterator[tuple[str, str]]: ...
+
+    def expire(self, grant: Grant, now: datetime) -> bool: ...
+
+    def carrying(self, invoice_id: str, grant: Grant, line: LineItem, now: datetime) -> TransactionPart: ...
+
+    def applying(self, org: str, invoice_id: str, applications: list[Application], lines: list[LineItem],
+                 now: datetime) -> TransactionPart: ...
+
+    def restoring(self, org: str, invoice_id: str, restores: list[Application], revoked: Grant | None,
+                  now: datetime) -> TransactionPart: ...

@@ -1,0 +1,114 @@
+"""An in-memory `Credits`: grants written once per id, a ledger entry and a balance for every movement, the
+expiry listing, and an expiry that refuses a grant that moved since it was read.
+
+Spending, carrying over and restoring are parts of another port's transaction (`TransactionPart`). Here each
+is a function that applies its change when called; `parts` lists the ones handed out, so a test can see what
+a finalize or a void would commit, and commit it by calling it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from chalicelib.domain.credits import Application, Balance, Entry, Grant, Movement, Statement, entry_id
+from chalicelib.domain.lines import LineItem
+from chalicelib.domain.periods import utc_iso
+from chalicelib.services.ports import TransactionPart
+
+
+class MemoryCredits:
+    def __init__(self) -> None:
+        self._grants: dict[tuple[str, str], Grant] = {}
+        self._entries: dict[str, list[Entry]] = {}
+        self._balances: dict[str, Balance] = {}
+        self.parts: list[tuple[str, TransactionPart]] = []  # ("apply" | "carry" | "restore", the part)
+
+    # -- reads -------------------------------------------------------------------------------------
+    def grant(self, org: str, grant_id: str) -> Grant | None:
+        return self._grants.get((org, grant_id))
+
+    def grants(self, org: str) -> list[Grant]:
+        return [grant for (owner, _), grant in sorted(self._grants.items()) if owner == org]
+
+    def statement(self, org: str) -> Statement:
+        return Statement(self._balances.get(org, Balance()), sorted(self.grants(org), key=lambda g: g.order),
+                         sorted(self._entries.get(org, []), key=lambda e: (e.at, e.id)))
+
+    def expiring(self, before: str) -> Iterator[tuple[str, str]]:
+        for (org, grant_id), grant in sorted(self._grants.items()):
+            if grant.expires_at is not None and grant.remaining_cents > 0 and utc_iso(grant.expires_at) <= before:
+                yield org, grant_id
+
+    # -- writes ------------------------------------------------------------------------------------
+    def add_grant(self, grant: Grant, now: datetime) -> bool:
+        if (grant.org, grant.id) in self._grants:
+            return False
+        self._create(grant, now)
+        return True
+
+    def expire(self, grant: Grant, now: datetime) -> bool:
+        stored = self._grants.get((grant.org, grant.id))
+        if stored is None or (stored.version, stored.remaining_cents) != (grant.version, grant.remaining_cents):
+            return False
+        self._expire(stored, f"v{grant.version}", now, None)
+        return True
+
+    def carrying(self, invoice_id: str, grant: Grant, line: LineItem, now: datetime) -> TransactionPart:
+        def part(tx: Any = None) -> None:
+            self._create(grant, now)
+        self.parts.append(("carry", part))
+        return part
+
+    def applying(self, org: str, invoice_id: str, applications: list[Application], lines: list[LineItem],
+                 now: datetime) -> TransactionPart:
+        def part(tx: Any = None) -> None:
+            for application in applications:
+                stored = self._grants[(org, application.grant.id)]
+                if stored.version != application.grant.version or stored.remaining_cents < application.amount_cents:
+                    raise AssertionError(f"grant {stored.id} moved since it was read")  # DynamoDB's condition
+                self._grants[(org, stored.id)] = replace(
+                    stored, remaining_cents=stored.remaining_cents - application.amount_cents,
+                    version=stored.version + 1)
+                self._record(org, Entry(entry_id(Movement.APPLY, stored.id, invoice_id), Movement.APPLY, stored.id,
+                                        application.amount_cents, now, invoice_id))
+        self.parts.append(("apply", part))
+        return part
+
+    def restoring(self, org: str, invoice_id: str, restores: list[Application], revoked: Grant | None,
+                  now: datetime) -> TransactionPart:
+        if restores and revoked is not None:
+            raise ValueError(f"invoice {invoice_id} both used and carried over credit")
+
+        def part(tx: Any = None) -> None:
+            for restore in restores:
+                stored = self._grants[(org, restore.grant.id)]
+                self._grants[(org, stored.id)] = replace(
+                    stored, remaining_cents=stored.remaining_cents + restore.amount_cents,
+                    version=stored.version + 1)
+                self._record(org, Entry(entry_id(Movement.RESTORE, stored.id, invoice_id), Movement.RESTORE,
+                                        stored.id, restore.amount_cents, now, invoice_id))
+            if revoked is not None:
+                self._expire(self._grants[(org, revoked.id)], f"void-{invoice_id}", now, invoice_id)
+        self.parts.append(("restore", part))
+        return part
+
+    # -- the table's effects -----------------------------------------------------------------------
+    def _create(self, grant: Grant, now: datetime) -> None:
+        self._grants[(grant.org, grant.id)] = replace(grant, remaining_cents=grant.amount_cents, version=1)
+        self._record(grant.org, Entry(entry_id(Movement.GRANT, grant.id, grant.id), Movement.GRANT, grant.id,
+                                      grant.amount_cents, now))
+
+    def _expire(self, grant: Grant, cause: str, now: datetime, invoice_id: str | None) -> None:
+        self._grants[(grant.org, grant.id)] = replace(grant, remaining_cents=0, version=grant.version + 1)
+        self._record(grant.org, Entry(entry_id(Movement.EXPIRE, grant.id, cause), Movement.EXPIRE, grant.id,
+                                      grant.remaining_cents, now, invoice_id))
+
+    def _record(self, org: str, entry: Entry) -> None:
+        self._entries.setdefault(org, []).append(entry)
+        balance = self._balances.get(org, Balance())
+        field = {Movement.GRANT: "granted_cents", Movement.APPLY: "applied_cents",
+                 Movement.EXPIRE: "expired_cents", Movement.RESTORE: "restored_cents"}[entry.movement]
+        self._balances[org] = replace(balance, **{field: getattr(balance, field) + entry.amount_cents})
