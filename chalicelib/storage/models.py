@@ -358,13 +358,18 @@ MODELS: tuple[type[BaseItem], ...] = (
 )
 
 
+def every_model() -> tuple[type[BaseItem], ...]:
+    """Every model of the table, with those declared in other modules (notice_models.py), even later."""
+    return (*MODELS, *(m for m in BaseItem.__subclasses__() if m not in MODELS))
+
+
 def bind(table_name: str, host: str | None, region: str) -> None:
     """Point every model at one table and endpoint, dropping cached connections."""
     # Models declared in other modules (notice_models.py) inherit from _Meta, even those imported later.
     _Meta.table_name, _Meta.host, _Meta.region = table_name, host, region
     with _clients_lock:
         _clients.clear()
-    for model in (*MODELS, *(m for m in BaseItem.__subclasses__() if m not in MODELS)):
+    for model in every_model():
         model.Meta.table_name = table_name
         model.Meta.host = host
         model.Meta.region = region

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.credits import Application, Balance, Entry, Grant, Movement, Statement, entry_id
+from chalicelib.domain.errors import StaleRead
 from chalicelib.domain.lines import LineItem
 from chalicelib.domain.periods import utc_iso
 from chalicelib.services.ports import TransactionPart
@@ -68,7 +69,8 @@ class MemoryCredits:
             for application in applications:
                 stored = self._grants[(org, application.grant.id)]
                 if stored.version != application.grant.version or stored.remaining_cents < application.amount_cents:
-                    raise AssertionError(f"grant {stored.id} moved since it was read")  # DynamoDB's condition
+                    # The table's condition fails the whole transaction; the invoice's transition reads again.
+                    raise StaleRead(f"grant {stored.id} moved since it was read")
                 self._grants[(org, stored.id)] = replace(
                     stored, remaining_cents=stored.remaining_cents - application.amount_cents,
                     version=stored.version + 1)

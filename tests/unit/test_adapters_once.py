@@ -18,12 +18,6 @@ def test_another_key_or_address_gets_its_own_gateway():
     assert gateway_for("sk_test_once", "http://127.0.0.1:2", 2) is not first
 
 
-def _every_model() -> list[type]:
-    from chalicelib.storage import models
-
-    return [*models.MODELS, *(m for m in models.BaseItem.__subclasses__() if m not in models.MODELS)]
-
-
 def _rebinding(monkeypatch):
     """Bind the models for a test, and put back the binding the rest of the run uses."""
     from chalicelib.storage import models
@@ -40,7 +34,7 @@ def test_every_table_model_shares_one_client_even_when_threads_race_to_build_it(
     models, restore = _rebinding(monkeypatch)
     try:
         models.bind("t", "http://127.0.0.1:1", "us-east-1")
-        every = _every_model()
+        every = models.every_model()
         assert len(every) > 10
         with ThreadPoolExecutor(8) as pool:
             clients = list(pool.map(lambda m: m._get_connection().connection.client, every * 2))
