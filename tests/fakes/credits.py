@@ -1,9 +1,10 @@
 """An in-memory `Credits`: grants written once per id, a ledger entry and a balance for every movement, the
 expiry listing, and an expiry that refuses a grant that moved since it was read.
 
-Spending, carrying over and restoring are parts of another port's transaction (`TransactionPart`). Here each
-is a function that applies its change when called; `parts` lists the ones handed out, so a test can see what
-a finalize or a void would commit, and commit it by calling it.
+Spending, carrying over and restoring are parts of another port's transaction (`TransactionPart`): here each
+adds its conditions and writes to a `MemoryTransaction` (`fakes/transaction.py`), checked and applied with the
+invoice's own, all or none. `parts` lists the ones handed out, so a test can see what a finalize or a void
+would commit, and commit it (`transaction.commit`).
 """
 
 from __future__ import annotations
@@ -11,17 +12,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from chalicelib.domain.credits import Application, Balance, Entry, Grant, Movement, Statement, entry_id
-from chalicelib.domain.errors import StaleRead
 from chalicelib.domain.lines import LineItem
 from chalicelib.domain.periods import utc_iso
 from chalicelib.services.ports import TransactionPart
 
+from .invoices import MemoryInvoices
+from .transaction import MemoryTransaction
+
 
 class MemoryCredits:
-    def __init__(self) -> None:
+    def __init__(self, invoices: MemoryInvoices | None = None) -> None:
+        self._invoices = invoices  # where the lines a finalize's credit adds are written (None: nowhere)
         self._grants: dict[tuple[str, str], Grant] = {}
         self._entries: dict[str, list[Entry]] = {}
         self._balances: dict[str, Balance] = {}
@@ -58,24 +61,25 @@ class MemoryCredits:
         return True
 
     def carrying(self, invoice_id: str, grant: Grant, line: LineItem, now: datetime) -> TransactionPart:
-        def part(tx: Any = None) -> None:
-            self._create(grant, now)
+        def part(tx: MemoryTransaction) -> None:
+            key = (grant.org, grant.id)
+            tx.check(f"carried-over grant {grant.id}", lambda: key not in self._grants)
+            tx.write(lambda: self._create(grant, now))
+            self._write_lines(tx, grant.org, invoice_id, [line])
         self.parts.append(("carry", part))
         return part
 
     def applying(self, org: str, invoice_id: str, applications: list[Application], lines: list[LineItem],
                  now: datetime) -> TransactionPart:
-        def part(tx: Any = None) -> None:
+        def part(tx: MemoryTransaction) -> None:
             for application in applications:
-                stored = self._grants[(org, application.grant.id)]
-                if stored.version != application.grant.version or stored.remaining_cents < application.amount_cents:
-                    # The table's condition fails the whole transaction; the invoice's transition reads again.
-                    raise StaleRead(f"grant {stored.id} moved since it was read")
-                self._grants[(org, stored.id)] = replace(
-                    stored, remaining_cents=stored.remaining_cents - application.amount_cents,
-                    version=stored.version + 1)
-                self._record(org, Entry(entry_id(Movement.APPLY, stored.id, invoice_id), Movement.APPLY, stored.id,
-                                        application.amount_cents, now, invoice_id))
+                read, cents = application.grant, application.amount_cents
+                # As the table's condition: the grant is as it was read, and still covers what is spent.
+                tx.check(f"grant {read.id}", lambda read=read, cents=cents: self._unmoved(read, cents))
+                tx.write(lambda read=read, cents=cents: self._move(
+                    org, read.id, -cents, Entry(entry_id(Movement.APPLY, read.id, invoice_id), Movement.APPLY,
+                                                read.id, cents, now, invoice_id)))
+            self._write_lines(tx, org, invoice_id, lines)
         self.parts.append(("apply", part))
         return part
 
@@ -84,24 +88,40 @@ class MemoryCredits:
         if restores and revoked is not None:
             raise ValueError(f"invoice {invoice_id} both used and carried over credit")
 
-        def part(tx: Any = None) -> None:
+        def part(tx: MemoryTransaction) -> None:
             for restore in restores:
-                stored = self._grants[(org, restore.grant.id)]
-                self._grants[(org, stored.id)] = replace(
-                    stored, remaining_cents=stored.remaining_cents + restore.amount_cents,
-                    version=stored.version + 1)
-                self._record(org, Entry(entry_id(Movement.RESTORE, stored.id, invoice_id), Movement.RESTORE,
-                                        stored.id, restore.amount_cents, now, invoice_id))
+                grant_id, cents = restore.grant.id, restore.amount_cents
+                tx.write(lambda grant_id=grant_id, cents=cents: self._move(
+                    org, grant_id, cents, Entry(entry_id(Movement.RESTORE, grant_id, invoice_id), Movement.RESTORE,
+                                                grant_id, cents, now, invoice_id)))
             if revoked is not None:
-                self._expire(self._grants[(org, revoked.id)], f"void-{invoice_id}", now, invoice_id)
+                # As the table's condition: the carried-over credit is unspent, so all of it can be taken back.
+                tx.check(f"grant {revoked.id}", lambda: self._unmoved(revoked, revoked.remaining_cents))
+                tx.write(lambda: self._expire(self._grants[(org, revoked.id)], f"void-{invoice_id}", now,
+                                              invoice_id))
         self.parts.append(("restore", part))
         return part
+
+    def _write_lines(self, tx: MemoryTransaction, org: str, invoice_id: str, lines: list[LineItem]) -> None:
+        invoices = self._invoices
+        if invoices is not None and lines:
+            tx.write(lambda: invoices.write_lines(org, invoice_id, lines))
+
+    def _unmoved(self, read: Grant, cents: int) -> bool:
+        stored = self._grants.get((read.org, read.id))
+        return stored is not None and stored.version == read.version and stored.remaining_cents >= cents
 
     # -- the table's effects -----------------------------------------------------------------------
     def _create(self, grant: Grant, now: datetime) -> None:
         self._grants[(grant.org, grant.id)] = replace(grant, remaining_cents=grant.amount_cents, version=1)
         self._record(grant.org, Entry(entry_id(Movement.GRANT, grant.id, grant.id), Movement.GRANT, grant.id,
                                       grant.amount_cents, now))
+
+    def _move(self, org: str, grant_id: str, cents: int, entry: Entry) -> None:
+        stored = self._grants[(org, grant_id)]
+        self._grants[(org, grant_id)] = replace(stored, remaining_cents=stored.remaining_cents + cents,
+                                                version=stored.version + 1)
+        self._record(org, entry)
 
     def _expire(self, grant: Grant, cause: str, now: datetime, invoice_id: str | None) -> None:
         self._grants[(grant.org, grant.id)] = replace(grant, remaining_cents=0, version=grant.version + 1)

@@ -7,7 +7,6 @@ Reads return copies, as every DynamoDB read does, so an invoice a caller holds g
 from __future__ import annotations
 
 import copy
-import threading
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -17,6 +16,8 @@ from chalicelib.domain.errors import Conflict
 from chalicelib.domain.invoice import Invoice, InvoiceStatus, SyncInfo, SyncState, invoice_id_for
 from chalicelib.domain.lines import LineItem, LineKind, line_id, totals
 from chalicelib.domain.periods import Period
+
+from .transaction import TABLE_LOCK
 
 ERROR_LIMIT = 1000  # the table keeps the first 1000 characters of an error
 
@@ -46,7 +47,7 @@ class MemorySyncedInvoices:
     def __init__(self) -> None:
         self._invoices: dict[tuple[str, str], Invoice] = {}
         self._lines: dict[tuple[str, str], list[LineItem]] = {}
-        self._lock = threading.Lock()  # one writer at a time, as the table's conditional writes give
+        self._lock = TABLE_LOCK  # one writer at a time, as the table's conditional writes give; and transactions
 
     # -- the port ----------------------------------------------------------------------------------
     def get(self, org: str, invoice_id: str) -> Invoice | None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fakes.credits import MemoryCredits
+from fakes.transaction import commit
 
 from chalicelib.domain.credits import CreditReason, carryover_grant_id, grant_id_for
 from chalicelib.domain.errors import Conflict
@@ -77,7 +78,7 @@ def test_finalize_applies_credit_soonest_expiry_first_up_to_the_total(service, c
     settlement = service.settle(_invoice(), [_charge(2500)], NOW)
     assert [(line.resource, line.amount_cents) for line in settlement.lines] == [(sooner, -1000), (later, -1500)]
     assert settlement.write is not None and [kind for kind, _ in credits.parts] == ["apply"]
-    settlement.write(None)  # committed with the invoice's transition
+    commit(settlement.write)  # as the invoice's transition commits it
     assert {g.id: g.remaining_cents for g in credits.grants(ORG)} == {sooner: 0, later: 1500}
 
 
@@ -90,7 +91,7 @@ def test_a_negative_total_is_carried_over_to_the_balance(service, credits):
     settlement = service.settle(_invoice(), [_charge(300), _charge(-1000)], NOW)
     [line] = settlement.lines
     assert (line.kind, line.amount_cents) == (LineKind.CARRYOVER, 700)
-    settlement.write(None)
+    commit(settlement.write)
     carried = credits.grant(ORG, carryover_grant_id("inv_202611"))
     assert carried is not None and (carried.amount_cents, carried.reason) == (700, CreditReason.CARRYOVER)
 
@@ -98,19 +99,19 @@ def test_a_negative_total_is_carried_over_to_the_balance(service, credits):
 def test_a_void_gives_back_what_the_invoice_used(service, credits):
     grant_id = _give(service, "promo", 1000)
     finalized = service.settle(_invoice(), [_charge(600)], NOW)
-    finalized.write(None)
+    commit(finalized.write)
     release = service.release(_invoice(), [_charge(600), *finalized.lines], NOW)
     assert release is not None
-    release(None)
+    commit(release)
     assert credits.grant(ORG, grant_id).remaining_cents == 1000
     assert credits.statement(ORG).balance.balance_cents == 1000
 
 
 def test_a_void_is_refused_once_its_carried_over_credit_was_spent_elsewhere(service, credits):
     carried = service.settle(_invoice(), [_charge(-500)], NOW)
-    carried.write(None)
+    commit(carried.write)
     later = replace(_invoice(), id="inv_202612", period=PERIOD.next())
-    service.settle(later, [_charge(200)], NOW).write(None)  # the next invoice spends part of it
+    commit(service.settle(later, [_charge(200)], NOW).write)  # the next invoice spends part of it
     with pytest.raises(Conflict):
         service.release(_invoice(), carried.lines, NOW)
 
