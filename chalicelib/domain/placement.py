@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from .lines import LineKind
+from .lines import LineItem, LineKind
 from .pricebook import Quote
 
 
@@ -53,3 +53,19 @@ class CountedEvent:
     invoice_id: str
     line_id: str
     digest: str | None  # None: written before content fingerprints were kept
+
+
+def tallied_line(target: LineTarget, quantity: Decimal, events: int, first: datetime | None,
+                 last: datetime | None) -> LineItem:
+    """A line as its writes leave it: the price in force and the description (its snapshot), and its tally.
+    The amount is not set: it is priced live while the invoice is open, and frozen at finalize."""
+    quote = target.quote
+    return LineItem(
+        id=target.line_id, kind=target.kind, category=quote.category, product=quote.product,
+        description=target.description, app=target.app, region=target.region, resource=quote.resource,
+        meter=quote.meter, quantity=quantity, unit=quote.unit, display_unit=quote.display_unit,
+        display_divisor=quote.display_divisor, unit_price=quote.rate.unit_price, price_per=quote.rate.price_per,
+        price_unit=quote.rate.price_unit, tiers=quote.rate.tiers, free_pool=quote.free_pool,
+        free_allowance=quote.rate.free_allowance, price_version=quote.price_version,
+        usage_period=target.usage_period, event_count=events, first_usage_at=first, last_usage_at=last,
+    )

@@ -15,8 +15,8 @@ from ..domain.invoice import PAYMENT_TERMS, Invoice, InvoiceStatus, SyncState, i
 from ..domain.lines import LineItem, LineKind, PoolKey, Totals, free_used, line_id, price_lines, totals
 from ..domain.periods import Period
 from ..storage.invoices import InvoiceRepository
-from ..storage.rollups import open_month
 from .credits import CreditPreview, CreditService
+from .ports import Invoices, RecurringLines
 from .subscriptions import SubscriptionService
 
 MAX_ATTEMPTS = 12  # reads and retries when a guarded finalize or void finds its inputs moved
@@ -82,10 +82,11 @@ def _projected_total(invoice: Invoice, lines: list[LineItem], now: datetime,
 
 
 class InvoiceService:
-    def __init__(self, invoices: InvoiceRepository | None = None) -> None:
-        self.invoices = invoices or InvoiceRepository()
-        self.credits = CreditService()
-        self.subscriptions = SubscriptionService(settings(), invoices=self.invoices)
+    def __init__(self, invoices: Invoices | None = None, credits: CreditService | None = None,
+                 recurring: RecurringLines | None = None) -> None:
+        self.invoices: Invoices = invoices or InvoiceRepository()
+        self.credits = credits or CreditService()
+        self.recurring: RecurringLines = recurring or SubscriptionService(settings())
 
     def require(self, org: str, invoice_id: str) -> Invoice:
         invoice = self.invoices.get(org, invoice_id)
@@ -183,10 +184,10 @@ class InvoiceService:
     def _close(self, invoice: Invoice, now: datetime) -> Invoice:
         """draft -> finalizing, once the draft carries the recurring lines of the timeline it checks."""
         for _ in range(MAX_ATTEMPTS):
-            version = self.subscriptions.materialize(invoice.org, now)
+            version = self.recurring.materialize(invoice.org, now)
             try:
                 return self.invoices.transition(invoice, InvoiceStatus.FINALIZING, now,
-                                                along=self.subscriptions.unchanged_since(invoice.org, version))
+                                                along=self.recurring.unchanged_since(invoice.org, version))
             except StaleRead:
                 invoice = self.require(invoice.org, invoice.id)  # a plan changed meanwhile: write its lines first
                 if invoice.status is not InvoiceStatus.DRAFT:
@@ -250,7 +251,7 @@ class InvoiceService:
     def finalize_due(self, now: datetime, grace: timedelta) -> list[Invoice]:
         """Month-end: finalize every draft of a past period once its grace has passed."""
         cutoff = Period.of(now - grace)
-        open_month(cutoff.previous())
+        self.invoices.open_month(cutoff.previous())
         due = list(self.invoices.by_state(InvoiceStatus.FINALIZING.value))
         due += list(self.invoices.by_state(InvoiceStatus.DRAFT.value, before_period=cutoff))
         finalized = []

@@ -10,8 +10,8 @@ from typing import Any, Protocol
 
 from ..domain.collection import Collection
 from ..domain.credits import Application, Grant, Statement
-from ..domain.invoice import Invoice, SyncState
-from ..domain.lines import LineItem
+from ..domain.invoice import Invoice, InvoiceStatus, SyncState
+from ..domain.lines import LineItem, Totals
 from ..domain.orgs import OrgProfile
 from ..domain.periods import Period
 from ..domain.placement import CountedEvent, Placement, WriteOutcome
@@ -73,6 +73,51 @@ class ReconciledInvoices(Protocol):
                     stripe_invoice_id: str | None = None, stripe_number: str | None = None,
                     hosted_invoice_url: str | None = None, invoice_pdf: str | None = None,
                     count_attempt: bool = False) -> bool: ...
+
+
+class Invoices(Protocol):
+    """What finalize, void and one-off items read and write of invoices.
+
+    `transition` moves an invoice on only while it has the status and version it was read with (and, unless
+    it requests a sync, the same sync state): else InvalidTransition. With `rollup_sign` ±1 the month totals
+    take the invoice's totals in the same transaction; `along` joins other ports' parts to it (the credit a
+    finalize spends, the plan timeline it checks). The transaction commits every part or none: when only a
+    joined part's condition failed, StaleRead says to read that again and retry. `freeze_lines` stores each
+    existing line's free quantity and amount. `add_fixed_line` adds a line once per id (False when the id is
+    taken) and only to a draft still at the version it was read with (else InvalidTransition); it bumps the
+    version, so two items added on one read cannot both pass a check made on it. `by_state` and `page` read
+    as in `ReconciledInvoices` and `InvoiceDrafts`; `open_month` gives a closed month zero totals, so it
+    reads as zero rather than missing (repeatable, and it commutes with the totals' additions).
+    """
+
+    def get(self, org: str, invoice_id: str) -> Invoice | None: ...
+
+    def page(self, org: str, limit: int, cursor: str | None) -> tuple[list[Invoice], str | None]: ...
+
+    def lines(self, org: str, invoice_id: str) -> list[LineItem]: ...
+
+    def by_state(self, state: str, before_period: Period | None = None) -> Iterable[Invoice]: ...
+
+    def transition(self, invoice: Invoice, target: InvoiceStatus, now: datetime, *, totals: Totals | None = None,
+                   line_count: int | None = None, due_at: datetime | None = None,
+                   sync_state: SyncState | None = None, rollup_sign: int = 0,
+                   along: TransactionPart | None = None) -> Invoice: ...
+
+    def freeze_lines(self, org: str, invoice_id: str, priced: list[LineItem]) -> None: ...
+
+    def add_fixed_line(self, invoice: Invoice, line: LineItem, client_id: str, now: datetime) -> bool: ...
+
+    def open_month(self, period: Period) -> None: ...
+
+
+class RecurringLines(Protocol):
+    """What finalize needs of subscriptions: bring a draft's recurring lines up to date (the timeline version
+    they reflect; None without a plan), and a part for the closing transaction that cancels it when a plan
+    change was recorded after that version (None: nothing to check)."""
+
+    def materialize(self, org: str, now: datetime) -> int | None: ...
+
+    def unchanged_since(self, org: str, version: int | None) -> TransactionPart | None: ...
 
 
 class SyncQueue(Protocol):

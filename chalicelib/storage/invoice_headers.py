@@ -34,7 +34,7 @@ from ..failures import is_transient
 from . import keys
 from .convert import index_state, invoice_from_record
 from .models import InvoiceItem, OrgItem
-from .rollups import add_to_rollups
+from .rollups import add_to_rollups, open_month
 
 Write = Callable[[TransactWrite], None]  # writes that join another write's transaction
 
@@ -89,6 +89,9 @@ class InvoiceHeaders:
             condition = InvoiceItem.gsi1sk < f"{before_period}#"
         for item in InvoiceItem.state_index.query(keys.state_gsi_pk(state), condition):
             yield invoice_from_record(item)
+
+    def open_month(self, period: Period) -> None:
+        open_month(period)
 
     def create_draft(self, org: str, period: Period, now: datetime) -> Invoice:
         """Create the org's invoice for `period`, numbering it from the org's sequence.

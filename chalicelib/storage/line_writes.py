@@ -11,18 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pynamodb.transactions import TransactWrite
 
 from ..domain.lines import LineItem
 from ..domain.periods import utc_iso
+from ..domain.placement import LineTarget, Placement, tallied_line
 from . import keys
 from .convert import LINE_SNAPSHOT, LINE_TALLY, line_placement, new_line_record, stored_values
 from .models import LineItemRecord
-
-if TYPE_CHECKING:
-    from ..domain.placement import LineTarget, Placement
 
 Span = tuple[str | None, str | None]  # first and last usage time as stored; a missing line has none
 
@@ -36,6 +34,9 @@ class LineSum:
     events: int = 0
     first: datetime | None = None
     last: datetime | None = None
+
+    def as_line(self) -> LineItem:
+        return tallied_line(self.target, self.quantity, self.events, self.first, self.last)
 
 
 def aggregate(placements: list[Placement]) -> list[LineSum]:
@@ -98,30 +99,15 @@ def _line_key(target: LineTarget) -> LineItemRecord:
     return LineItemRecord(keys.lines_pk(target.org, target.invoice_id), keys.line_sk(target.line_id))
 
 
-def _as_line(line: LineSum) -> LineItem:
-    """The chunk's sum as a line: the price in force and the description (its snapshot), and its tally."""
-    target, quote = line.target, line.target.quote
-    return LineItem(
-        id=target.line_id, kind=target.kind, category=quote.category, product=quote.product,
-        description=target.description, app=target.app, region=target.region, resource=quote.resource,
-        meter=quote.meter, quantity=line.quantity, unit=quote.unit, display_unit=quote.display_unit,
-        display_divisor=quote.display_divisor, unit_price=quote.rate.unit_price, price_per=quote.rate.price_per,
-        price_unit=quote.rate.price_unit, tiers=quote.rate.tiers, free_pool=quote.free_pool,
-        free_allowance=quote.rate.free_allowance, price_version=quote.price_version,
-        usage_period=target.usage_period, event_count=line.events, first_usage_at=line.first,
-        last_usage_at=line.last,
-    )
-
-
 def _new_line(line: LineSum, now: datetime) -> LineItemRecord:
     """The whole line: its snapshot and this chunk's tally (no amount: that is frozen at finalize)."""
     target = line.target
-    return new_line_record(target.org, target.invoice_id, _as_line(line), now, LINE_SNAPSHOT + LINE_TALLY)
+    return new_line_record(target.org, target.invoice_id, line.as_line(), now, LINE_SNAPSHOT + LINE_TALLY)
 
 
 def _line_actions(line: LineSum, now: datetime) -> list[Any]:
     target = line.target
-    snapshot = line_placement(target.org, target.invoice_id, now) + stored_values(_as_line(line), LINE_SNAPSHOT)
+    snapshot = line_placement(target.org, target.invoice_id, now) + stored_values(line.as_line(), LINE_SNAPSHOT)
     # Set only where absent: a line created meanwhile keeps its own snapshot; later writes only add.
     actions: list[Any] = [attribute.set(attribute | value) for attribute, value in snapshot]
     actions += [LineItemRecord.quantity.add(line.quantity), LineItemRecord.event_count.add(line.events)]

@@ -91,6 +91,9 @@ class MemoryCredits:
         def part(tx: MemoryTransaction) -> None:
             for restore in restores:
                 grant_id, cents = restore.grant.id, restore.amount_cents
+                # As the table's condition: what is given back never takes a grant above what was granted.
+                tx.check(f"grant {grant_id}",
+                         lambda grant_id=grant_id, cents=cents: self._restorable(org, grant_id, cents))
                 tx.write(lambda grant_id=grant_id, cents=cents: self._move(
                     org, grant_id, cents, Entry(entry_id(Movement.RESTORE, grant_id, invoice_id), Movement.RESTORE,
                                                 grant_id, cents, now, invoice_id)))
@@ -106,6 +109,10 @@ class MemoryCredits:
         invoices = self._invoices
         if invoices is not None and lines:
             tx.write(lambda: invoices.write_lines(org, invoice_id, lines))
+
+    def _restorable(self, org: str, grant_id: str, cents: int) -> bool:
+        stored = self._grants.get((org, grant_id))
+        return stored is not None and stored.remaining_cents + cents <= stored.amount_cents
 
     def _unmoved(self, read: Grant, cents: int) -> bool:
         stored = self._grants.get((read.org, read.id))

@@ -3,15 +3,16 @@ claimed and counted together or not at all, once, and only while its invoice is 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from chalicelib.domain.invoice import InvoiceStatus
-from chalicelib.domain.placement import CountedEvent, LineTarget, Placement, WriteOutcome
+from chalicelib.domain.placement import CountedEvent, LineTarget, Placement, WriteOutcome, tallied_line
 from fakes.invoice_drafts import MemoryInvoiceDrafts
+from fakes.invoices import MemoryInvoices
+from fakes.transaction import TABLE_LOCK
 
 
 @dataclass
@@ -26,14 +27,14 @@ class TalliedLine:
 
 
 class MemoryUsageLedger:
-    def __init__(self, drafts: MemoryInvoiceDrafts) -> None:
-        self._drafts = drafts
+    def __init__(self, drafts: MemoryInvoiceDrafts | MemoryInvoices) -> None:
+        self._drafts = drafts  # with MemoryInvoices, the lines are written there too: finalize reads them
         self._claims: dict[tuple[str, str], CountedEvent] = {}
         self.lines: dict[tuple[str, str, str], TalliedLine] = {}  # (org, invoice id, line id) → the line
         self.writes = 0
         # For tests: runs before each write, as what happens between routing and the transaction (a finalize).
         self.before_write: Callable[[int], None] | None = None
-        self._lock = threading.Lock()  # one write at a time, as each chunk's transaction is all or nothing
+        self._lock = TABLE_LOCK  # one write at a time, as each chunk's transaction is all or nothing
 
     def write(self, placements: list[Placement], now: datetime) -> dict[tuple[str, str], WriteOutcome]:
         if self.before_write is not None:
@@ -66,4 +67,8 @@ class MemoryUsageLedger:
             line.quantity += placement.quantity
             line.events += 1
             line.first, line.last = min(line.first, placement.timestamp), max(line.last, placement.timestamp)
+        if isinstance(self._drafts, MemoryInvoices):
+            tally = self.lines[line_key]
+            self._drafts.write_lines(target.org, target.invoice_id,
+                                     [tallied_line(target, tally.quantity, tally.events, tally.first, tally.last)])
         return WriteOutcome.ACCEPTED
