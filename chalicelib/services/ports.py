@@ -205,7 +205,8 @@ class Timelines(Protocol):
     `recurring_lines` reads an invoice's recurring lines, and only those. `write_lines` puts and deletes the
     recurring lines of one invoice, all or none (DynamoDB: per transaction of up to 98 writes, each guarded
     alike), only while the timeline is at `version` (else StaleRead) and the invoice is a draft (else
-    InvoiceClosed, which wins when both fail); a refused write changes nothing. `guard` hands a part for another
+    InvoiceClosed, which wins when both fail); a refused write changes nothing. `put` and `delete` name different
+    lines (the table refuses a transaction with two actions on one item). `guard` hands a part for another
     port's transaction that cancels it when the timeline is no longer at `version`.
     """
 
