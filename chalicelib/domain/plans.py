@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from .catalog import Category
+from .periods import Period
 
 
 @dataclass(frozen=True)
@@ -89,3 +90,9 @@ class Timeline:
 
     def change(self, change_id: str) -> PlanChange | None:
         return next((c for c in self.changes if c.id == change_id), None)
+
+
+def materialized_mark(version: int, period: Period) -> str:
+    """What a timeline records once `version`'s lines are written as of `period`: the hourly sweep skips an org
+    whose mark is this version's in the current month (next month's drafts need writing when the month turns)."""
+    return f"{version}@{period}"

@@ -15,6 +15,7 @@ from ..domain.lines import LineItem, Totals
 from ..domain.orgs import OrgProfile
 from ..domain.periods import Period
 from ..domain.placement import CountedEvent, Placement, WriteOutcome
+from ..domain.plans import PlanChange, Timeline
 from ..domain.sync_message import SyncMessage
 from ..stripe.lines import StripeLine
 
@@ -234,3 +235,37 @@ class Credits(Protocol):
 
     def restoring(self, org: str, invoice_id: str, restores: list[Application], revoked: Grant | None,
                   now: datetime) -> TransactionPart: ...
+
+
+class Timelines(Protocol):
+    """The plan timeline of each org (its recorded plan changes, at a version), and the recurring lines it puts on
+    invoices (the invoice's lines whose ids start with `domain.proration.RECURRING_LINE_PREFIX`).
+
+    `get` reads the timeline as it is now. `record` adds a change once per change id: a change id already on the
+    timeline changes nothing and answers the stored timeline with False (the caller compares the two); otherwise
+    the change is added and the version goes up by exactly one, guarded by the version it read, so concurrent
+    changes never lose each other. `subscribed` lists every org with a timeline from an index that may lag a
+    moment behind a write. `mark_materialized` records `materialized_mark(version, period)` only while the
+    timeline is still at `version` (otherwise it changes nothing: the newer version's writer marks it).
+    `recurring_lines` reads an invoice's recurring lines, and only those. `write_lines` puts and deletes the
+    recurring lines of one invoice, all or none (DynamoDB: per transaction of up to 98 writes, each guarded
+    alike), only while the timeline is at `version` (else StaleRead) and the invoice is a draft (else
+    InvoiceClosed, which wins when both fail); a refused write changes nothing. `put` and `delete` name different
+    lines (the table refuses a transaction with two actions on one item). `guard` hands a part for another
+    port's transaction that cancels it when the timeline is no longer at `version`.
+    """
+
+    def get(self, org: str) -> Timeline | None: ...
+
+    def subscribed(self) -> Iterable[Timeline]: ...
+
+    def record(self, org: str, change: PlanChange, now: datetime) -> tuple[Timeline, bool]: ...
+
+    def mark_materialized(self, org: str, version: int, period: Period) -> None: ...
+
+    def recurring_lines(self, org: str, invoice_id: str) -> list[LineItem]: ...
+
+    def guard(self, org: str, version: int) -> TransactionPart: ...
+
+    def write_lines(self, org: str, invoice_id: str, version: int, put: list[LineItem], delete: list[str],
+                    now: datetime) -> None: ...

@@ -19,12 +19,13 @@ from ..domain.errors import Conflict, InvoiceClosed, StaleRead, ValidationFailed
 from ..domain.invoice import Invoice, InvoiceStatus, invoice_id_for
 from ..domain.lines import LineItem
 from ..domain.periods import Period
-from ..domain.plans import PlanChange, Timeline, segments
+from ..domain.plans import PlanChange, Timeline, materialized_mark, segments
 from ..domain.pricebook import PRICE_BOOK, plan_for
 from ..domain.proration import charges_for
 from ..domain.recurring import recurring_lines
-from ..storage.invoice_headers import InvoiceHeaders, Write
-from ..storage.subscriptions import SubscriptionRepository, materialized_mark
+from ..storage.invoice_headers import InvoiceHeaders
+from ..storage.subscriptions import SubscriptionRepository
+from .ports import InvoiceDrafts, Timelines, TransactionPart
 from .routing import InvoiceRouter
 
 MAX_AHEAD = timedelta(days=366)  # how far ahead a change may be scheduled
@@ -55,11 +56,11 @@ class _Drafts:
 
 
 class SubscriptionService:
-    def __init__(self, settings: Settings, subscriptions: SubscriptionRepository | None = None,
-                 invoices: InvoiceHeaders | None = None) -> None:
+    def __init__(self, settings: Settings, subscriptions: Timelines | None = None,
+                 invoices: InvoiceDrafts | None = None) -> None:
         self.settings = settings
-        self.subscriptions = subscriptions or SubscriptionRepository()
-        self.invoices = invoices or InvoiceHeaders()
+        self.subscriptions: Timelines = subscriptions if subscriptions is not None else SubscriptionRepository()
+        self.invoices: InvoiceDrafts = invoices if invoices is not None else InvoiceHeaders()
 
     def timeline(self, org: str) -> Timeline | None:
         return self.subscriptions.get(org)
@@ -102,7 +103,7 @@ class SubscriptionService:
             return timeline.version
         raise Conflict(f"the recurring lines of {org} kept changing under us; retry")
 
-    def unchanged_since(self, org: str, version: int | None) -> Write | None:
+    def unchanged_since(self, org: str, version: int | None) -> TransactionPart | None:
         """For another transaction: commit only if no plan change was recorded after `version`."""
         return None if version is None else self.subscriptions.guard(org, version)
 

@@ -22,7 +22,7 @@ from ..domain.errors import InvoiceClosed, StaleRead
 from ..domain.invoice import InvoiceStatus
 from ..domain.lines import LineItem
 from ..domain.periods import Period, parse_utc, utc_iso
-from ..domain.plans import PlanChange, Timeline
+from ..domain.plans import PlanChange, Timeline, materialized_mark
 from ..domain.proration import RECURRING_LINE_PREFIX
 from ..failures import condition_failed
 from . import keys
@@ -31,10 +31,6 @@ from .invoice_headers import Write
 from .models import InvoiceItem, LineItemRecord, SubscriptionsItem
 
 MAX_LINE_WRITES = 98  # plus the two condition checks: DynamoDB's 100 actions per transaction
-
-
-def materialized_mark(version: int, period: Period) -> str:
-    return f"{version}@{period}"
 
 
 def _changes_json(changes: tuple[PlanChange, ...]) -> str:
