@@ -7,7 +7,6 @@ gives everything back; items are idempotent by the client's id. The fakes are he
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -15,6 +14,7 @@ import pytest
 from fakes.credits import MemoryCredits
 from fakes.invoices import MemoryInvoices
 from fakes.org_profiles import MemoryOrgProfiles
+from fakes.subscriptions import MemoryTimelines
 from fakes.usage_ledger import MemoryUsageLedger
 
 from chalicelib.config import settings
@@ -23,36 +23,16 @@ from chalicelib.domain.errors import Conflict, InvalidTransition
 from chalicelib.domain.invoice import InvoiceStatus, SyncState, invoice_id_for
 from chalicelib.domain.lines import LineKind
 from chalicelib.domain.periods import Period
+from chalicelib.domain.plans import PlanChange
 from chalicelib.services.credits import CreditService
 from chalicelib.services.invoices import InvoiceService
-from chalicelib.services.ports import TransactionPart
+from chalicelib.services.subscriptions import SubscriptionService
 from chalicelib.services.usage import UsageEvent, UsageStores, record_usage
 
 ORG = "acme"
-NOV, DEC, JAN = Period(2026, 11), Period(2026, 12), Period(2027, 1)
+NOV, DEC = Period(2026, 11), Period(2026, 12)
 IN_NOV, IN_DEC = datetime(2026, 11, 20, 10, tzinfo=UTC), datetime(2026, 12, 3, 9, tzinfo=UTC)
 MONTH_END = datetime(2026, 12, 1, 2, tzinfo=UTC)
-
-
-@dataclass
-class Plans:
-    """The `RecurringLines` of an org without plans, whose timeline can be made to move once under a close."""
-
-    moves: int = 0  # how many closes see the timeline move after they materialized
-    materialized: int = 0
-    checked: list[int] = field(default_factory=list)
-
-    def materialize(self, org: str, now: datetime) -> int | None:
-        self.materialized += 1
-        return self.materialized
-
-    def unchanged_since(self, org: str, version: int | None) -> TransactionPart | None:
-        def part(tx) -> None:
-            self.checked.append(version or 0)
-            moved = self.moves > 0
-            self.moves -= 1
-            tx.check("the plan timeline", lambda: not moved)
-        return part
 
 
 class Books:
@@ -64,7 +44,8 @@ class Books:
         self.orgs.add(ORG, "billing@acme.test", IN_NOV - timedelta(days=30))
         self.ledger = MemoryUsageLedger(self.invoices)
         self.credit = CreditService(MemoryCredits(self.invoices))
-        self.plans = Plans()
+        self.timelines = MemoryTimelines(self.invoices)
+        self.plans = SubscriptionService(settings(), self.timelines, self.invoices)
         self.service = InvoiceService(self.invoices, self.credit, self.plans)
 
     def use(self, now: datetime, *events: tuple[str, str, str, datetime]) -> list[str | None]:
@@ -138,14 +119,6 @@ def test_finalize_spends_credit_in_its_own_transaction_and_allocates_again_when_
     assert books.credit.statement(ORG).balance.applied_cents == 1000
 
 
-def test_a_close_reads_the_plans_again_when_the_timeline_moved_under_it(books):
-    books.use(IN_NOV, ("e1", "egress", "100", IN_NOV))
-    books.plans.moves = 1
-    final = books.service.finalize(ORG, invoice_id_for(NOV), MONTH_END)
-    assert final.status is InvoiceStatus.FINALIZED
-    assert (books.plans.materialized, books.plans.checked) == (2, [1, 2])
-
-
 def test_a_void_takes_the_invoice_out_of_its_month_and_gives_back_its_credit(books):
     grant, _ = books.credit.grant(ORG, "promo", 1000, CreditReason.PROMOTION, "welcome", None, IN_NOV)
     books.use(IN_NOV, ("e1", "egress", "100", IN_NOV))
@@ -198,3 +171,25 @@ def test_invoice_pages_show_an_open_invoice_priced_live(books):
     books.use(IN_NOV, ("e1", "egress", "100", IN_NOV))
     [page], cursor = books.service.page(ORG, 5, None, IN_NOV)
     assert (page.id, page.total_cents, page.line_count, cursor) == (invoice_id_for(NOV), 200, 1, None)
+
+
+def test_finalize_bills_the_plan_as_it_stands_when_a_change_races_the_close(books):
+    """With the real subscription service: a plan change recorded between bringing the recurring lines up to
+    date and the close cancels the close, which then writes the changed lines and closes with them."""
+    timelines, plans = books.timelines, books.plans
+    plans.change(ORG, "start", None, "support-standard", datetime(2026, 11, 1, tzinfo=UTC), IN_NOV)
+    mark = timelines.mark_materialized
+
+    def racing(org: str, version: int, period: Period) -> None:
+        """A change is recorded just after finalize brought the lines up to date, before it closes; its
+        writer dies before writing the lines (so only the close's check can notice it)."""
+        mark(org, version, period)
+        timelines.mark_materialized = mark  # type: ignore[method-assign]
+        stop = PlanChange("stop", "support", None, datetime(2026, 11, 16, tzinfo=UTC), IN_NOV)  # half the month
+        timelines.record(ORG, stop, IN_NOV)
+
+    timelines.mark_materialized = racing  # type: ignore[method-assign]
+    final = books.service.finalize(ORG, invoice_id_for(NOV), MONTH_END)
+    assert final.total_cents == 1450  # $29 a month, held for 15 of 30 days
+    assert sum(line.amount_cents for line in books.invoices.lines(ORG, final.id)) == 1450
+    assert books.invoices.lines(ORG, invoice_id_for(DEC)) == []  # the cancelled plan bills December nothing
