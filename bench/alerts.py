@@ -73,7 +73,7 @@ def _ingest_rates(budgeted: str, plain: str) -> tuple[float, float]:
 def measure(stack: Any, samples: int = SAMPLES) -> dict[str, Any]:
     from chalicelib.domain.budgets import Threshold
     from chalicelib.domain.notifications import EventType
-    from chalicelib.services.budgets import set_budget
+    from chalicelib.services.budgets import BudgetService
     from chalicelib.services.endpoints import register_endpoint
     from devstack.webhook_receiver import WebhookReceiver
 
@@ -81,7 +81,7 @@ def measure(stack: Any, samples: int = SAMPLES) -> dict[str, Any]:
     orgs = create_orgs(f"alerts-{tag}", samples)
     with WebhookReceiver() as receiver:
         for org in orgs:
-            set_budget(org, 100, "usd", [Threshold(percent=100)], datetime.now(UTC))
+            BudgetService().set_budget(org, 100, "usd", [Threshold(percent=100)], datetime.now(UTC))
             receiver.other_secrets.add(register_endpoint(org, receiver.url, [EventType.BUDGET_THRESHOLD_CROSSED],
                                                          datetime.now(UTC), local_stage=True)[1])
         stack.runner.start()
@@ -93,7 +93,7 @@ def measure(stack: Any, samples: int = SAMPLES) -> dict[str, Any]:
                 delivered.append(to_delivery)
             say(f"  alerts: {samples} samples, delivered p50 {_percentile(delivered, 0.5):.0f} ms")
             budgeted, plain = create_orgs(f"ingest-budget-{tag}", 1) + create_orgs(f"ingest-plain-{tag}", 1)
-            set_budget(budgeted, 10**9, "usd", [Threshold(percent=50)], datetime.now(UTC))
+            BudgetService().set_budget(budgeted, 10**9, "usd", [Threshold(percent=50)], datetime.now(UTC))
             with_budget, without = _ingest_rates(budgeted, plain)
         finally:
             stack.runner.stop()

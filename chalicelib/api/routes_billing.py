@@ -13,7 +13,7 @@ from ..domain.lines import LineKind
 from ..domain.money import REPORTING_CURRENCY
 from ..observability import logger, record_ingestion
 from ..services.bootstrap import ready
-from ..services.budgets import budget_status
+from ..services.budgets import BudgetService
 from ..services.invoices import InvoiceService, InvoiceView
 from ..services.orgs import require_profile, save_profile
 from ..services.reports import monthly_report
@@ -93,7 +93,8 @@ def upcoming_invoice(org: str) -> Any:
     profile = require_profile(org)
     view = InvoiceService().upcoming(org, profile.currency, clock.now())
     answer = invoice_answer(view)
-    status = budget_status(org, view) if isinstance(answer, dict) else None  # the JSON answer shows the budget
+    # the JSON answer shows the budget
+    status = BudgetService().budget_status(org, view) if isinstance(answer, dict) else None
     if status is not None:
         answer["budget"] = notify_schemas.budget_status_json(status)
     return answer

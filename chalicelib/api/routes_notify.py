@@ -9,7 +9,7 @@ from chalice.app import Blueprint, Response
 
 from .. import clock
 from ..services.bootstrap import ready
-from ..services.budgets import alert_history, alert_json, require_budget, set_budget
+from ..services.budgets import BudgetService, alert_json
 from ..services.endpoints import (
     delete_endpoint,
     delivery_log,
@@ -45,8 +45,8 @@ def put_budget(org: str) -> dict[str, Any]:
     caller(routes.current_request).require(ADMIN)
     profile = require_profile(path_org(org))
     data = notify_schemas.BudgetIn.model_validate(json_body(routes.current_request))
-    budget = set_budget(org, data.amount_cents, profile.currency, [t.threshold() for t in data.thresholds],
-                        clock.now())
+    budget = BudgetService().set_budget(org, data.amount_cents, profile.currency,
+                                        [t.threshold() for t in data.thresholds], clock.now())
     return notify_schemas.budget_json(budget)
 
 
@@ -54,7 +54,7 @@ def put_budget(org: str) -> dict[str, Any]:
 @with_errors
 def get_budget(org: str) -> dict[str, Any]:
     org = readable_org(routes.current_request, org)
-    return notify_schemas.budget_json(require_budget(org))
+    return notify_schemas.budget_json(BudgetService().require_budget(org))
 
 
 @routes.route("/v1/orgs/{org}/alerts", methods=["GET"], content_types=ANY_MEDIA)
@@ -62,7 +62,7 @@ def get_budget(org: str) -> dict[str, Any]:
 def list_alerts(org: str) -> dict[str, Any]:
     org = readable_org(routes.current_request, org)
     params: Mapping[str, str] = routes.current_request.query_params or {}
-    alerts, cursor = alert_history(org, query_int(params, "limit", 20, 1, 100), params.get("cursor"))
+    alerts, cursor = BudgetService().alert_history(org, query_int(params, "limit", 20, 1, 100), params.get("cursor"))
     return {"alerts": [alert_json(a) for a in alerts], "next_cursor": cursor}
 
 

@@ -19,6 +19,7 @@ from ..storage import stream_images
 from ..storage.invoices import InvoiceRepository
 from ..storage.notices import NoticeRepository
 from ..storage.stream_images import Change
+from .ports import Notices, ReconciledInvoices
 
 _FAILED = (PaymentStatus.FAILED, PaymentStatus.ACTION_REQUIRED)
 
@@ -65,21 +66,23 @@ def events_from_changes(changes: Iterable[Change]) -> list[CustomerEvent]:
     return events
 
 
-def publish_all(events: Iterable[CustomerEvent], notices: NoticeRepository | None = None) -> int:
+def publish_all(events: Iterable[CustomerEvent], notices: Notices | None = None) -> int:
     """Store each event once; the number stored by this call (the others existed already)."""
-    notices = notices or NoticeRepository()
+    store: Notices = notices if notices is not None else NoticeRepository()
     stored = 0
     for event in events:
-        if notices.publish(event):
+        if store.publish(event):
             stored += 1
             logger.info("customer event", extra={"org": event.org, "event": event.id, "type": event.type.value})
     return stored
 
 
-def announce_delayed_syncs(now: datetime, delayed_after: timedelta) -> list[CustomerEvent]:
+def announce_delayed_syncs(now: datetime, delayed_after: timedelta, *, invoices: ReconciledInvoices | None = None,
+                           notices: Notices | None = None) -> list[CustomerEvent]:
     """Tell customers whose invoice has waited for Stripe longer than `delayed_after` (once per request)."""
+    waiting: ReconciledInvoices = invoices if invoices is not None else InvoiceRepository()
     events = []
-    for invoice in InvoiceRepository().by_state(f"sync_{SyncState.PENDING.value}"):
+    for invoice in waiting.by_state(f"sync_{SyncState.PENDING.value}"):
         requested = invoice.sync.requested_at
         if requested is None or requested > now - delayed_after:
             continue
@@ -87,5 +90,5 @@ def announce_delayed_syncs(now: datetime, delayed_after: timedelta) -> list[Cust
         event.data["sync"] = {"state": invoice.sync.state.value, "requested_at": utc_iso(requested),
                               "pending_seconds": int((now - requested).total_seconds())}
         events.append(event)
-    publish_all(events)
+    publish_all(events, notices)
     return events

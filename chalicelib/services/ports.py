@@ -8,10 +8,12 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from ..domain.budgets import Alert, Budget
 from ..domain.collection import Collection
 from ..domain.credits import Application, Grant, Statement
 from ..domain.invoice import Invoice, InvoiceStatus, SyncState
 from ..domain.lines import LineItem, Totals
+from ..domain.notifications import CustomerEvent
 from ..domain.orgs import OrgProfile
 from ..domain.periods import Period
 from ..domain.placement import CountedEvent, Placement, WriteOutcome
@@ -269,3 +271,52 @@ class Timelines(Protocol):
 
     def write_lines(self, org: str, invoice_id: str, version: int, put: list[LineItem], delete: list[str],
                     now: datetime) -> None: ...
+
+
+class InvoiceReads(Protocol):
+    """An invoice and its lines, read consistently (a write just made shows); None when there is none."""
+
+    def get(self, org: str, invoice_id: str) -> Invoice | None: ...
+
+    def lines(self, org: str, invoice_id: str) -> list[LineItem]: ...
+
+
+class Budgets(Protocol):
+    """An org's monthly budget, one per org. `put` replaces it whole (the admin's latest word wins; alerts
+    already recorded stay). `get_many` reads many orgs at once and leaves out those without a budget."""
+
+    def get(self, org: str) -> Budget | None: ...
+
+    def get_many(self, orgs: set[str]) -> dict[str, Budget]: ...
+
+    def put(self, budget: Budget) -> None: ...
+
+
+class Alerts(Protocol):
+    """Spend alerts, at most one per (org, period, kind, threshold).
+
+    `record` stores the alert together with its customer event, both or neither, and only while neither
+    exists: True when this call stored them; False, with nothing changed, when the alert or the event is there
+    already, so concurrent evaluations of one spend, a redelivered batch and a replay of the stream all race
+    for one conditional write and exactly one wins. `for_period` reads consistently (an alert just recorded
+    shows), in the order of their positions. `history` pages through the org's alerts, newest period first
+    (within a period, by kind, then threshold key, descending), and returns, when there is more, the last
+    alert's position in the table, `ALERT#{period}#{kind}#{threshold}`, which the next call takes as `after`.
+    """
+
+    def for_period(self, org: str, period: str) -> list[Alert]: ...
+
+    def history(self, org: str, limit: int, after: str | None) -> tuple[list[Alert], str | None]: ...
+
+    def record(self, alert: Alert, event: CustomerEvent) -> bool: ...
+
+
+class Notices(Protocol):
+    """Customer events, each stored once under its id (derived from its cause); storing one is what publishes
+    it (the table's stream fans it out to the org's endpoints). `publish` stores the event unless one with its
+    id exists: True when this call stored it; a repeat or a replay returns False and changes nothing, even if
+    it carries other data. `get` reads consistently; None when there is none (or it expired)."""
+
+    def publish(self, event: CustomerEvent) -> bool: ...
+
+    def get(self, org: str, event_id: str) -> CustomerEvent | None: ...

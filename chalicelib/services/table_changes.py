@@ -13,7 +13,7 @@ from datetime import datetime
 
 from .. import queue
 from ..storage.stream_images import Change
-from .budgets import evaluate_changes
+from .budgets import BudgetService
 from .deliveries import enqueue_jobs, jobs_for_changes
 from .notifications import events_from_changes, publish_all
 from .sync_worker import changes_needing_sync
@@ -29,7 +29,7 @@ class Reactions:
 def react_to_changes(changes: Iterable[Change], now: datetime) -> Reactions:
     batch = list(changes)
     stored = publish_all(events_from_changes(batch))
-    alerts = evaluate_changes(batch, now)
+    alerts = BudgetService().evaluate_changes(batch, now)
     jobs = jobs_for_changes(batch)  # events stored above arrive in a later batch, as their own INSERTs
     enqueue_jobs(jobs)
     return Reactions(stored, len(alerts), len(jobs))

@@ -36,11 +36,11 @@ def thresholds() -> list[Any]:
 
 def expected_alerts(org: str, now: datetime) -> set[tuple[str, str]]:
     """Every (kind, threshold) the final spend has reached: what must have fired, once each."""
-    from chalicelib.services.budgets import require_budget
+    from chalicelib.services.budgets import BudgetService
     from chalicelib.services.invoices import InvoiceService
 
     view = InvoiceService().upcoming(org, "usd", now)
-    budget = require_budget(org)
+    budget = BudgetService().require_budget(org)
     assert view.projected_total_cents is not None
     reached = set()
     for threshold in budget.thresholds:
@@ -71,12 +71,13 @@ def test_each_threshold_fires_once_under_concurrent_writers_stream_redelivery_an
     import app
     from chalicelib.domain.invoice import invoice_id_for
     from chalicelib.domain.periods import Period
-    from chalicelib.services.budgets import evaluate, require_budget, set_budget
+    from chalicelib.services.budgets import BudgetService
     from devstack.event_runner import EventRunner
 
     org = create_org("budget")
     _, receiver.secret = register(org, receiver.url, ("budget.threshold_crossed",))
-    set_budget(org, 1000, "usd", thresholds(), mid_month)
+    budgets = BudgetService()
+    budgets.set_budget(org, 1000, "usd", thresholds(), mid_month)
     period = str(Period.of(mid_month))
 
     def write(writer: int) -> None:
@@ -99,7 +100,8 @@ def test_each_threshold_fires_once_under_concurrent_writers_stream_redelivery_an
     # Lambda runs shards in parallel and retries: eight evaluations of the same spend at once add nothing.
     invoice_id = invoice_id_for(Period.of(mid_month))
     with ThreadPoolExecutor(max_workers=WRITERS) as pool:
-        again = list(pool.map(lambda _: evaluate(require_budget(org), invoice_id, mid_month), range(WRITERS)))
+        again = list(pool.map(lambda _: budgets.evaluate(budgets.require_budget(org), invoice_id, mid_month),
+                              range(WRITERS)))
     assert again == [[]] * WRITERS
     # A replay of the whole stream from its start (a new event source mapping, a redeployed function).
     replay = EventRunner(app.handle_table_changes, None, stream_arn=stack.resources.stream_arn,
@@ -118,15 +120,17 @@ def test_each_threshold_fires_once_under_concurrent_writers_stream_redelivery_an
 def test_concurrent_evaluations_of_a_new_crossing_record_each_alert_exactly_once(stack, mid_month):
     from chalicelib.domain.invoice import invoice_id_for
     from chalicelib.domain.periods import Period
-    from chalicelib.services.budgets import evaluate, require_budget, set_budget
+    from chalicelib.services.budgets import BudgetService
 
     org = create_org("race")
-    set_budget(org, 1000, "usd", thresholds(), mid_month)
+    budgets = BudgetService()
+    budgets.set_budget(org, 1000, "usd", thresholds(), mid_month)
     record([egress(org, f"e{i}", "100", mid_month) for i in range(6)], mid_month)  # $12.00, nothing evaluated yet
     invoice_id = invoice_id_for(Period.of(mid_month))
 
     with ThreadPoolExecutor(max_workers=WRITERS) as pool:
-        results = list(pool.map(lambda _: evaluate(require_budget(org), invoice_id, mid_month), range(WRITERS)))
+        results = list(pool.map(lambda _: budgets.evaluate(budgets.require_budget(org), invoice_id, mid_month),
+                                range(WRITERS)))
 
     recorded = Counter((a.kind.value, a.threshold.key) for found in results for a in found)
     assert set(recorded) == expected_alerts(org, mid_month) and set(recorded.values()) == {1}, recorded
@@ -134,12 +138,12 @@ def test_concurrent_evaluations_of_a_new_crossing_record_each_alert_exactly_once
 
 
 def test_the_upcoming_invoice_shows_budget_used_and_thresholds_crossed(stack, api, mid_month):
-    from chalicelib.services.budgets import set_budget
+    from chalicelib.services.budgets import BudgetService
 
     org = create_org("shown")
     admin = {"Authorization": f"Bearer {stack.tokens['admin']}"}
     assert api.http.get(f"/v1/orgs/{org}/budget", headers=admin).status_code == 404
-    set_budget(org, 1000, "usd", thresholds(), mid_month)
+    BudgetService().set_budget(org, 1000, "usd", thresholds(), mid_month)
     record([egress(org, "e1", "300", mid_month)], mid_month)  # $6.00
     drain(stack)
 
