@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from fakes.invoice_drafts import MemoryInvoiceDrafts
+from fakes.invoices import MemoryInvoices
 
 from chalicelib.domain.invoice import InvoiceStatus, invoice_id_for
 from chalicelib.domain.periods import Period
@@ -25,7 +25,7 @@ NOV, DEC = Period(2026, 11), Period(2026, 12)
 def drafts_and_org(request: Any) -> tuple[Any, str]:
     org = f"contract-{uuid.uuid4().hex[:10]}"
     if request.param == "memory":
-        return MemoryInvoiceDrafts({org: "usd"}), org
+        return MemoryInvoices({org: "usd"}), org
     request.getfixturevalue("local_aws")
     from chalicelib.storage.invoices import InvoiceRepository
     from chalicelib.storage.orgs import OrgRepository

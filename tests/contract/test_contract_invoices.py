@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 from fakes.credits import MemoryCredits
-from fakes.invoices import MemoryInvoices
-from fakes.synced_invoices import fixed_line
+from fakes.invoices import MemoryInvoices, fixed_line
 
 from chalicelib.domain.credits import CreditReason, carryover_grant_id
 from chalicelib.domain.errors import InvalidTransition, StaleRead

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from fakes.synced_invoices import MemorySyncedInvoices, fixed_line
+from fakes.invoices import MemoryInvoices, fixed_line
 
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.invoice import Invoice, InvoiceStatus, SyncState, invoice_id_for
@@ -30,7 +30,7 @@ CHARGES = [("setup", 1500), ("support", 2500)]
 
 class MemoryHarness:
     def __init__(self, org: str) -> None:
-        self.org, self.store = org, MemorySyncedInvoices()
+        self.org, self.store = org, MemoryInvoices()
 
     def finalized(self, period: Period = NOV, org: str | None = None) -> Invoice:
         return self.store.finalized(org or self.org, period, [fixed_line(client, cents) for client, cents in CHARGES],

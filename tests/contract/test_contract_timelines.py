@@ -15,9 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from fakes.invoices import MemoryInvoices
+from fakes.invoices import MemoryInvoices, fixed_line
 from fakes.subscriptions import MemoryTimelines
-from fakes.synced_invoices import fixed_line
 
 from chalicelib.domain.errors import InvoiceClosed, StaleRead
 from chalicelib.domain.invoice import InvoiceStatus, invoice_id_for

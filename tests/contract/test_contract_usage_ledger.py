@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from fakes.invoice_drafts import MemoryInvoiceDrafts
+from fakes.invoices import MemoryInvoices
 from fakes.usage_ledger import MemoryUsageLedger
 
 from chalicelib.domain.invoice import Invoice, InvoiceStatus
@@ -52,7 +52,7 @@ class Ledger:
 def ledger(request: Any) -> Ledger:
     org = f"contract-{uuid.uuid4().hex[:10]}"
     if request.param == "memory":
-        drafts = MemoryInvoiceDrafts({org: "usd"})
+        drafts = MemoryInvoices({org: "usd"})
         draft = drafts.create_draft(org, NOV, NOW)
         memory = MemoryUsageLedger(drafts)
         return Ledger(memory, org, draft, lambda line_id: memory.quantity(org, draft.id, line_id),

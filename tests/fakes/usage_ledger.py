@@ -10,7 +10,6 @@ from decimal import Decimal
 
 from chalicelib.domain.invoice import InvoiceStatus
 from chalicelib.domain.placement import CountedEvent, LineTarget, Placement, WriteOutcome, tallied_line
-from fakes.invoice_drafts import MemoryInvoiceDrafts
 from fakes.invoices import MemoryInvoices
 from fakes.transaction import TABLE_LOCK
 
@@ -27,8 +26,8 @@ class TalliedLine:
 
 
 class MemoryUsageLedger:
-    def __init__(self, drafts: MemoryInvoiceDrafts | MemoryInvoices) -> None:
-        self._drafts = drafts  # with MemoryInvoices, the lines are written there too: finalize reads them
+    def __init__(self, drafts: MemoryInvoices) -> None:
+        self._drafts = drafts  # the lines are written there too: finalize reads them
         self._claims: dict[tuple[str, str], CountedEvent] = {}
         self.lines: dict[tuple[str, str, str], TalliedLine] = {}  # (org, invoice id, line id) → the line
         self.writes = 0
@@ -67,8 +66,7 @@ class MemoryUsageLedger:
             line.quantity += placement.quantity
             line.events += 1
             line.first, line.last = min(line.first, placement.timestamp), max(line.last, placement.timestamp)
-        if isinstance(self._drafts, MemoryInvoices):
-            tally = self.lines[line_key]
-            self._drafts.write_lines(target.org, target.invoice_id,
-                                     [tallied_line(target, tally.quantity, tally.events, tally.first, tally.last)])
+        tally = self.lines[line_key]
+        self._drafts.write_lines(target.org, target.invoice_id,
+                                 [tallied_line(target, tally.quantity, tally.events, tally.first, tally.last)])
         return WriteOutcome.ACCEPTED

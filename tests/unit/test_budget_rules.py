@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import pytest
 from fakes.budgets import MemoryAlerts, MemoryBudgets
-from fakes.synced_invoices import MemorySyncedInvoices
+from fakes.invoices import MemoryInvoices
 
 from chalicelib.domain.budgets import AlertKind, Threshold
 from chalicelib.domain.errors import NotFound, ValidationFailed
@@ -42,7 +42,7 @@ AT_600_MID = {("actual", "pct-50"), ("actual", "amt-300"), ("projected", "pct-50
 class Stores:
     budgets: MemoryBudgets
     alerts: MemoryAlerts
-    invoices: MemorySyncedInvoices
+    invoices: MemoryInvoices
     service: BudgetService
 
     def invoice(self, gigabytes: str, period: Period = NOV, org: str = ORG,
@@ -72,7 +72,7 @@ class Stores:
 
 @pytest.fixture
 def stores() -> Stores:
-    budgets, alerts, invoices = MemoryBudgets(), MemoryAlerts(), MemorySyncedInvoices()
+    budgets, alerts, invoices = MemoryBudgets(), MemoryAlerts(), MemoryInvoices()
     stores = Stores(budgets, alerts, invoices, BudgetService(budgets, alerts, invoices))
     stores.service.set_budget(ORG, 1000, "usd", THRESHOLDS, NOV.start)
     return stores

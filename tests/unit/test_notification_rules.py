@@ -10,8 +10,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fakes.invoices import MemoryInvoices, fixed_line
 from fakes.notices import MemoryNotices
-from fakes.synced_invoices import MemorySyncedInvoices, fixed_line
 
 from chalicelib.domain.invoice import Invoice, InvoiceStatus, PaymentStatus, SyncInfo, SyncState
 from chalicelib.domain.notifications import EventType
@@ -67,7 +67,7 @@ def test_a_voided_invoice_synced_to_stripe_tells_the_customer_nothing_of_the_syn
 
 
 def test_a_sync_waiting_past_the_delay_is_announced_once_per_request(notices):
-    invoices = MemorySyncedInvoices()
+    invoices = MemoryInvoices()
     requested = NOW - timedelta(hours=1)
     invoice = invoices.finalized("acme", NOV, [fixed_line("setup", 500)], requested)
     invoices.finalized("globex", NOV, [fixed_line("setup", 500)], NOW - DELAY + timedelta(seconds=1))

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fakes.invoices import MemoryInvoices, fixed_line
 from fakes.stripe_invoices import FakeLine, FakeStripeInvoice, MemoryStripe
 from fakes.sync_queue import RecordingSyncQueue
-from fakes.synced_invoices import MemorySyncedInvoices, fixed_line
 
 from chalicelib import queue
 from chalicelib.domain.collection import DEFAULT_COLLECTION
@@ -32,7 +32,7 @@ LINES = [fixed_line("setup", 1500), fixed_line("support", 2500), fixed_line("fre
 
 @dataclass
 class World:
-    invoices: MemorySyncedInvoices = field(default_factory=MemorySyncedInvoices)
+    invoices: MemoryInvoices = field(default_factory=MemoryInvoices)
     stripe: MemoryStripe = field(default_factory=MemoryStripe)
     queue: RecordingSyncQueue = field(default_factory=RecordingSyncQueue)
 

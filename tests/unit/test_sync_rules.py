@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fakes.invoices import MemoryInvoices, fixed_line
 from fakes.org_profiles import MemoryOrgProfiles
 from fakes.stripe_invoices import FakeLine, FakeStripeInvoice, MemoryStripe
 from fakes.sync_leases import MemoryLeases
-from fakes.synced_invoices import MemorySyncedInvoices, fixed_line
 from support.crashes import ProcessDied, dies_at
 
 from chalicelib.domain.collection import DEFAULT_COLLECTION
@@ -53,7 +53,7 @@ class ListingForbidden(MemoryStripe):
 
 @dataclass
 class World:
-    invoices: MemorySyncedInvoices = field(default_factory=MemorySyncedInvoices)
+    invoices: MemoryInvoices = field(default_factory=MemoryInvoices)
     orgs: MemoryOrgProfiles = field(default_factory=MemoryOrgProfiles)
     leases: MemoryLeases = field(default_factory=MemoryLeases)
     stripe: MemoryStripe = field(default_factory=MemoryStripe)

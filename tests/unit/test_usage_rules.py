@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from fakes.invoice_drafts import MemoryInvoiceDrafts
+from fakes.invoices import MemoryInvoices
 from fakes.org_profiles import MemoryOrgProfiles
 from fakes.usage_ledger import MemoryUsageLedger
 
@@ -26,7 +26,7 @@ NOV, DEC = Period(2026, 11), Period(2026, 12)
 
 class Stores:
     def __init__(self) -> None:
-        self.drafts = MemoryInvoiceDrafts({ORG: "usd", OTHER: "usd"})
+        self.drafts = MemoryInvoices({ORG: "usd", OTHER: "usd"})
         self.orgs = MemoryOrgProfiles()
         for org in (ORG, OTHER):
             self.orgs.add(org, f"billing@{org}.test", NOW)
