@@ -24,7 +24,7 @@ def _endpoint(item: EndpointItem) -> WebhookEndpoint:
         org=item.org, id=item.endpoint_id, url=item.url,
         event_types=frozenset(EventType(t) for t in item.event_types), status=EndpointStatus(item.status),
         created_at=item.created_at, failing_since=item.failing_since, last_success_at=item.last_success_at,
-        disabled_at=item.disabled_at, disabled_reason=item.disabled_reason,
+        disabled_reason=item.disabled_reason,
     )
 
 

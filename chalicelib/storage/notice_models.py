@@ -46,7 +46,7 @@ class EndpointItem(OfOrg, BaseItem):
     created_at = UTCDateTimeAttribute()
     failing_since = UTCDateTimeAttribute(null=True)
     last_success_at = UTCDateTimeAttribute(null=True)
-    disabled_at = UTCDateTimeAttribute(null=True)
+    disabled_at = UTCDateTimeAttribute(null=True)  # for whoever reads the table; the API shows the reason
     disabled_reason = UnicodeAttribute(null=True)
     expires_at = NumberAttribute(null=True)  # set when deleted
 
