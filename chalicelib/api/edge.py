@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from chalice.app import Request
+from chalice.app import Blueprint, Request
 
 from .. import clock
 from ..services.bootstrap import ready, token_lookup
 from . import schemas
 from .auth import Principal, authenticate, org_read
+from .errors import with_errors
 from .requests import path_org
 
 # Chalice would answer other media types itself, outside our error envelope: accept all, check in
 # json_body() (reads take no body, so they ignore the media type).
 ANY_MEDIA = ["*/*"]
+
+
+def api_route(blueprint: Blueprint, path: str, method: str) -> Callable[[Callable[..., Any]], Any]:
+    """Register an API route: every media type let in (above), every error a client can cause answered
+    in the one envelope."""
+    def register(handler: Callable[..., Any]) -> Any:
+        return blueprint.route(path, methods=[method], content_types=ANY_MEDIA)(with_errors(handler))
+    return register
 
 
 def caller(request: Request) -> Principal:

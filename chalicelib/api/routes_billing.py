@@ -21,8 +21,8 @@ from ..services.usage import count_by_status, record_usage
 from . import notify_schemas, schemas
 from .auth import ADMIN, only_writable, org_read
 from .csv_export import csv_response, invoice_lines_csv, wants_csv
-from .edge import ANY_MEDIA, caller, json_body, readable_org
-from .errors import ApiError, with_errors
+from .edge import ANY_MEDIA, api_route, caller, json_body, readable_org
+from .errors import ApiError
 from .openapi import openapi_document
 from .requests import path_id, path_org, query_cursor, query_int, usage_batch
 
@@ -41,8 +41,7 @@ def openapi() -> dict[str, Any]:
     return openapi_document()
 
 
-@routes.route("/v1/orgs/{org}", methods=["PUT"], content_types=ANY_MEDIA)
-@with_errors
+@api_route(routes, "/v1/orgs/{org}", "PUT")
 def put_org(org: str) -> Response:
     ready()
     caller(routes.current_request).require(ADMIN)
@@ -52,15 +51,13 @@ def put_org(org: str) -> Response:
     return Response(schemas.org_json(profile), status_code=201 if created else 200)
 
 
-@routes.route("/v1/orgs/{org}", methods=["GET"], content_types=ANY_MEDIA)
-@with_errors
+@api_route(routes, "/v1/orgs/{org}", "GET")
 def get_org(org: str) -> dict[str, Any]:
     org = readable_org(routes.current_request, org)
     return schemas.org_json(require_profile(org))
 
 
-@routes.route("/v1/usage", methods=["POST"], content_types=ANY_MEDIA)
-@with_errors
+@api_route(routes, "/v1/usage", "POST")
 def post_usage() -> Response:
     current = ready()
     writer = caller(routes.current_request)
@@ -76,8 +73,7 @@ def post_usage() -> Response:
     return Response(payload, status_code=200)
 
 
-@routes.route("/v1/orgs/{org}/invoices", methods=["GET"], content_types=ANY_MEDIA)
-@with_errors
+@api_route(routes, "/v1/orgs/{org}/invoices", "GET")
 def list_invoices(org: str) -> dict[str, Any]:
     org = readable_org(routes.current_request, org)
     params: Mapping[str, str] = routes.current_request.query_params or {}
@@ -86,8 +82,7 @@ def list_invoices(org: str) -> dict[str, Any]:
     return {"invoices": [schemas.invoice_json(i) for i in invoices], "next_cursor": cursor}
 
 
-@routes.route("/v1/orgs/{org}/invoices/upcoming", methods=["GET"], content_types=ANY_MEDIA)
-@with_errors
+@api_route(routes, "/v1/orgs/{org}/invoices/upcoming", "GET")
 def upcoming_invoice(org: str) -> Any:
     org = readable_org(routes.current_request, org)
     profile = require_profile(org)
@@ -100,15 +95,13 @@ def upcoming_invoice(org: str) -> Any:
     return answer
 
 
-@routes.route("/v1/orgs/{org}/invoices/{invoice_id}", methods=["GET"], content_types=ANY_MEDIA)
-@with_errors
+@api_route(routes, "/v1/orgs/{org}/invoices/{invoice_id}", "GET")
 def get_invoice(org: str, invoice_id: str) -> Any:
     org = readable_org(routes.current_request, org)
     return invoice_answer(InvoiceService().view(org, path_id(invoice_id), clock.now()))
 
 
-@routes.route("/v1/orgs/{org}/invoices/{invoice_id}/items", methods=["POST"], content_types=ANY_MEDIA)
-@with_errors
+@api_route(routes, "/v1/orgs/{org}/invoices/{invoice_id}/items", "POST")
 def add_invoice_item(org: str, invoice_id: str) -> Response:
     ready()
     caller(routes.current_request).require(ADMIN)
@@ -120,8 +113,7 @@ def add_invoice_item(org: str, invoice_id: str) -> Response:
     return Response(schemas.line_json(line, require_profile(org).currency), status_code=201 if created else 200)
 
 
-@routes.route("/v1/orgs/{org}/invoices/{invoice_id}/finalize", methods=["POST"], content_types=ANY_MEDIA)
-@with_errors
+@api_route(routes, "/v1/orgs/{org}/invoices/{invoice_id}/finalize", "POST")
 def finalize_invoice(org: str, invoice_id: str) -> dict[str, Any]:
     ready()
     caller(routes.current_request).require(ADMIN)
@@ -129,16 +121,14 @@ def finalize_invoice(org: str, invoice_id: str) -> dict[str, Any]:
     return schemas.invoice_json(invoice)
 
 
-@routes.route("/v1/orgs/{org}/invoices/{invoice_id}/void", methods=["POST"], content_types=ANY_MEDIA)
-@with_errors
+@api_route(routes, "/v1/orgs/{org}/invoices/{invoice_id}/void", "POST")
 def void_invoice(org: str, invoice_id: str) -> dict[str, Any]:
     ready()
     caller(routes.current_request).require(ADMIN)
     return schemas.invoice_json(InvoiceService().void(path_org(org), path_id(invoice_id), clock.now()))
 
 
-@routes.route("/v1/reports/monthly-totals", methods=["GET"], content_types=ANY_MEDIA)
-@with_errors
+@api_route(routes, "/v1/reports/monthly-totals", "GET")
 def monthly_totals() -> dict[str, Any]:
     ready()
     params: Mapping[str, str] = routes.current_request.query_params or {}

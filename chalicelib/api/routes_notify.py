@@ -21,15 +21,13 @@ from ..services.orgs import require_profile
 from ..services.webhooks import handle_webhook
 from . import notify_schemas, schemas
 from .auth import ADMIN
-from .edge import ANY_MEDIA, caller, json_body, raw_body, readable_org
-from .errors import with_errors
+from .edge import api_route, caller, json_body, raw_body, readable_org
 from .requests import path_id, path_org, query_int
 
 routes = Blueprint(__name__)
 
 
-@routes.route("/v1/stripe/webhook", methods=["POST"], content_types=ANY_MEDIA)
-@with_errors
+@api_route(routes, "/v1/stripe/webhook", "POST")
 def stripe_webhook() -> dict[str, Any]:
     current = ready()
     request = routes.current_request
@@ -38,8 +36,7 @@ def stripe_webhook() -> dict[str, Any]:
     return {"received": True, "outcome": outcome}
 
 
-@routes.route("/v1/orgs/{org}/budget", methods=["PUT"], content_types=ANY_MEDIA)
-@with_errors
+@api_route(routes, "/v1/orgs/{org}/budget", "PUT")
 def put_budget(org: str) -> dict[str, Any]:
     ready()
     caller(routes.current_request).require(ADMIN)
@@ -50,15 +47,13 @@ def put_budget(org: str) -> dict[str, Any]:
     return notify_schemas.budget_json(budget)
 
 
-@routes.route("/v1/orgs/{org}/budget", methods=["GET"], content_types=ANY_MEDIA)
-@with_errors
+@api_route(routes, "/v1/orgs/{org}/budget", "GET")
 def get_budget(org: str) -> dict[str, Any]:
     org = readable_org(routes.current_request, org)
     return notify_schemas.budget_json(BudgetService().require_budget(org))
 
 
-@routes.route("/v1/orgs/{org}/alerts", methods=["GET"], content_types=ANY_MEDIA)
-@with_errors
+@api_route(routes, "/v1/orgs/{org}/alerts", "GET")
 def list_alerts(org: str) -> dict[str, Any]:
     org = readable_org(routes.current_request, org)
     params: Mapping[str, str] = routes.current_request.query_params or {}
@@ -66,8 +61,7 @@ def list_alerts(org: str) -> dict[str, Any]:
     return {"alerts": [alert_json(a) for a in alerts], "next_cursor": cursor}
 
 
-@routes.route("/v1/orgs/{org}/webhook-endpoints", methods=["POST"], content_types=ANY_MEDIA)
-@with_errors
+@api_route(routes, "/v1/orgs/{org}/webhook-endpoints", "POST")
 def create_webhook_endpoint(org: str) -> Response:
     current = ready()
     caller(routes.current_request).require(ADMIN)
@@ -77,15 +71,13 @@ def create_webhook_endpoint(org: str) -> Response:
     return Response(notify_schemas.endpoint_json(endpoint, secret), status_code=201)
 
 
-@routes.route("/v1/orgs/{org}/webhook-endpoints", methods=["GET"], content_types=ANY_MEDIA)
-@with_errors
+@api_route(routes, "/v1/orgs/{org}/webhook-endpoints", "GET")
 def list_webhook_endpoints(org: str) -> dict[str, Any]:
     org = readable_org(routes.current_request, org)
     return {"endpoints": [notify_schemas.endpoint_json(e) for e in list_endpoints(org)]}
 
 
-@routes.route("/v1/orgs/{org}/webhook-endpoints/{endpoint_id}", methods=["DELETE"], content_types=ANY_MEDIA)
-@with_errors
+@api_route(routes, "/v1/orgs/{org}/webhook-endpoints/{endpoint_id}", "DELETE")
 def delete_webhook_endpoint(org: str, endpoint_id: str) -> dict[str, Any]:
     ready()
     caller(routes.current_request).require(ADMIN)
@@ -93,16 +85,14 @@ def delete_webhook_endpoint(org: str, endpoint_id: str) -> dict[str, Any]:
     return {"id": endpoint_id, "deleted": True}
 
 
-@routes.route("/v1/orgs/{org}/webhook-endpoints/{endpoint_id}/enable", methods=["POST"], content_types=ANY_MEDIA)
-@with_errors
+@api_route(routes, "/v1/orgs/{org}/webhook-endpoints/{endpoint_id}/enable", "POST")
 def enable_webhook_endpoint(org: str, endpoint_id: str) -> dict[str, Any]:
     ready()
     caller(routes.current_request).require(ADMIN)
     return notify_schemas.endpoint_json(enable_endpoint(path_org(org), path_id(endpoint_id)))
 
 
-@routes.route("/v1/orgs/{org}/webhook-endpoints/{endpoint_id}/deliveries", methods=["GET"], content_types=ANY_MEDIA)
-@with_errors
+@api_route(routes, "/v1/orgs/{org}/webhook-endpoints/{endpoint_id}/deliveries", "GET")
 def list_webhook_deliveries(org: str, endpoint_id: str) -> dict[str, Any]:
     org = readable_org(routes.current_request, org)
     limit = query_int(routes.current_request.query_params, "limit", 50, 1, 100)

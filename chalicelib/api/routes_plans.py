@@ -15,16 +15,14 @@ from ..services.orgs import require_profile
 from ..services.subscriptions import SubscriptionService
 from .auth import ADMIN
 from .credits import CreditGrantIn, grant_json, statement_json
-from .edge import ANY_MEDIA, caller, json_body, readable_org
-from .errors import with_errors
+from .edge import api_route, caller, json_body, readable_org
 from .requests import path_org
 from .subscriptions import PlanCancelIn, PlanChangeIn, subscriptions_json
 
 routes = Blueprint(__name__)
 
 
-@routes.route("/v1/orgs/{org}/subscriptions", methods=["GET"], content_types=ANY_MEDIA)
-@with_errors
+@api_route(routes, "/v1/orgs/{org}/subscriptions", "GET")
 def get_subscriptions(org: str) -> dict[str, Any]:
     current = ready()
     org = readable_org(routes.current_request, org)
@@ -32,8 +30,7 @@ def get_subscriptions(org: str) -> dict[str, Any]:
     return subscriptions_json(org, SubscriptionService(current).timeline(org), profile.currency, clock.now())
 
 
-@routes.route("/v1/orgs/{org}/subscriptions", methods=["POST"], content_types=ANY_MEDIA)
-@with_errors
+@api_route(routes, "/v1/orgs/{org}/subscriptions", "POST")
 def change_plan(org: str) -> Response:
     current = ready()
     caller(routes.current_request).require(ADMIN)
@@ -44,8 +41,7 @@ def change_plan(org: str) -> Response:
     return Response(subscriptions_json(org, timeline, profile.currency, now), status_code=201 if created else 200)
 
 
-@routes.route("/v1/orgs/{org}/subscriptions/cancel", methods=["POST"], content_types=ANY_MEDIA)
-@with_errors
+@api_route(routes, "/v1/orgs/{org}/subscriptions/cancel", "POST")
 def cancel_plan(org: str) -> Response:
     current = ready()
     caller(routes.current_request).require(ADMIN)
@@ -56,8 +52,7 @@ def cancel_plan(org: str) -> Response:
     return Response(subscriptions_json(org, timeline, profile.currency, now), status_code=201 if created else 200)
 
 
-@routes.route("/v1/orgs/{org}/credits", methods=["POST"], content_types=ANY_MEDIA)
-@with_errors
+@api_route(routes, "/v1/orgs/{org}/credits", "POST")
 def grant_credit(org: str) -> Response:
     ready()
     caller(routes.current_request).require(ADMIN)
@@ -70,8 +65,7 @@ def grant_credit(org: str) -> Response:
     return Response(grant_json(grant, profile.currency), status_code=201 if created else 200)
 
 
-@routes.route("/v1/orgs/{org}/credits", methods=["GET"], content_types=ANY_MEDIA)
-@with_errors
+@api_route(routes, "/v1/orgs/{org}/credits", "GET")
 def get_credits(org: str) -> dict[str, Any]:
     org = readable_org(routes.current_request, org)
     profile = require_profile(org)

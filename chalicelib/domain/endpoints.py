@@ -38,7 +38,6 @@ class WebhookEndpoint:
     created_at: datetime
     failing_since: datetime | None = None
     last_success_at: datetime | None = None
-    disabled_at: datetime | None = None
     disabled_reason: str | None = None
 
     def wants(self, event_type: EventType) -> bool:

@@ -64,8 +64,8 @@ def cmd_dlq_list(args: argparse.Namespace, ctx: Context) -> Answer:
     return EXIT_OK, {"messages": render.jsonable(letters)}, render.letters_table(letters)
 
 
-class AmbiguousId(DomainError):
-    code = "ambiguous_id"
+class AmbiguousId(DomainError, code="ambiguous_id"):
+    """A shortened id that matches more than one."""
 
 
 def resolve_message_id(dlq: DeadLetterQueue, given: str) -> str:

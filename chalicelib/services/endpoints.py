@@ -20,8 +20,8 @@ from ..domain.notifications import SECRET_PREFIX, EventType
 from ..storage.endpoints import DeliveryRepository, EndpointRepository
 
 
-class UnsafeUrl(ValidationFailed):
-    code = "unsafe_url"
+class UnsafeUrl(ValidationFailed, code="unsafe_url"):
+    """An endpoint URL we will not post to: refused by its shape, or resolving to an address that is not public."""
 
 
 def check_url(url: str, local_stage: bool) -> None:

@@ -32,8 +32,8 @@ _EVENT_TYPE = re.compile(r"[A-Za-z0-9_.]{1,100}")
 _INVOICE_NUMBER = re.compile(r"[A-Za-z0-9_.:/-]{1,100}")
 
 
-class WebhookRefused(DomainError):
-    code = "invalid_webhook"
+class WebhookRefused(DomainError, code="invalid_webhook"):
+    """A webhook delivery we cannot accept: a bad signature, or a payload that is not Stripe's."""
 
 
 @dataclass(frozen=True)

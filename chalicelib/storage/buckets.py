@@ -19,12 +19,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from pynamodb.expressions.operand import Path
 from pynamodb.transactions import TransactWrite
 
 from ..domain.periods import Period
+from ..domain.placement import Placement
 from . import keys
 from .models import UsageDayRecord
 
@@ -32,33 +33,13 @@ HOUR_ATTRIBUTES = tuple(f"h{hour:02d}" for hour in range(24))
 BucketKey = tuple[str, str, str, str]  # org, invoice id, line id, day (YYYY-MM-DD)
 
 
-class _Target(Protocol):
-    @property
-    def org(self) -> str: ...
-    @property
-    def invoice_id(self) -> str: ...
-    @property
-    def line_id(self) -> str: ...
-
-
-class Counted(Protocol):
-    """What the writer counts: a quantity at a time, for a line (the writer's Placement)."""
-
-    @property
-    def quantity(self) -> Decimal: ...
-    @property
-    def timestamp(self) -> datetime: ...
-    @property
-    def target(self) -> _Target: ...
-
-
-def bucket_of(event: Counted) -> BucketKey:
+def bucket_of(event: Placement) -> BucketKey:
     """The day bucket an event is counted in: one transaction action per distinct bucket of a chunk."""
     t = event.target
     return t.org, t.invoice_id, t.line_id, event.timestamp.astimezone(UTC).strftime("%Y-%m-%d")
 
 
-def add_updates(tx: TransactWrite, events: Iterable[Counted]) -> None:
+def add_updates(tx: TransactWrite, events: Iterable[Placement]) -> None:
     """ADD the events' quantities to their day buckets and hours, one Update per bucket, in `tx`."""
     hours: dict[BucketKey, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for event in events:

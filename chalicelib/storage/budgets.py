@@ -12,6 +12,7 @@ from pynamodb.transactions import TransactWrite
 from ..domain.budgets import Alert, AlertKind, Budget, Threshold
 from ..domain.notifications import CustomerEvent
 from . import keys
+from .items import get_or_none
 from .notice_models import AlertItem, BudgetItem, NoticeItem
 from .notices import notice_item
 
@@ -38,10 +39,8 @@ def _alert(item: AlertItem) -> Alert:
 
 class BudgetRepository:
     def get(self, org: str) -> Budget | None:
-        try:
-            return _budget(BudgetItem.get(keys.org_pk(org), keys.BUDGET_SK, consistent_read=True))
-        except BudgetItem.DoesNotExist:
-            return None
+        item = get_or_none(BudgetItem, keys.org_pk(org), keys.BUDGET_SK)
+        return _budget(item) if item is not None else None
 
     def get_many(self, orgs: set[str]) -> dict[str, Budget]:
         """One BatchGetItem: the stream handler asks for every org a batch of line changes touched."""

@@ -29,39 +29,27 @@ def index_state(status: InvoiceStatus, sync_state: SyncState) -> str:
     return status.value
 
 
+# Invoice fields the header stores under their own name, as they are.
+_INVOICE_AS_STORED = (
+    "org", "number", "currency", "created_at", "updated_at", "version", "subtotal_cents", "credits_cents",
+    "total_cents", "line_count", "finalized_at", "due_at", "voided_at", "payment_attempts", "payment_event_id",
+)
+# SyncInfo fields and the header attributes that store them: `sync_` tells the sync's own apart on the header.
+_SYNC_ATTRIBUTES = {
+    "stripe_invoice_id": "stripe_invoice_id", "stripe_invoice_number": "stripe_invoice_number",
+    "attempts": "sync_attempts", "last_error": "sync_last_error", "last_error_at": "sync_last_error_at",
+    "requested_at": "sync_requested_at", "synced_at": "synced_at", "hosted_invoice_url": "hosted_invoice_url",
+    "invoice_pdf": "invoice_pdf",
+}
+
+
 def invoice_from_record(item: InvoiceItem) -> Invoice:
+    sync = SyncInfo(state=SyncState(item.sync_state),
+                    **{name: getattr(item, attribute) for name, attribute in _SYNC_ATTRIBUTES.items()})
     return Invoice(
-        org=item.org,
-        id=item.invoice_id,
-        number=item.number,
-        period=Period.parse(item.period),
-        status=InvoiceStatus(item.status),
-        currency=item.currency,
-        created_at=item.created_at,
-        updated_at=item.updated_at,
-        version=item.version,
-        subtotal_cents=item.subtotal_cents,
-        credits_cents=item.credits_cents,
-        total_cents=item.total_cents,
-        line_count=item.line_count,
-        finalized_at=item.finalized_at,
-        due_at=item.due_at,
-        voided_at=item.voided_at,
-        payment_status=PaymentStatus(item.payment_status),
-        sync=SyncInfo(
-            state=SyncState(item.sync_state),
-            stripe_invoice_id=item.stripe_invoice_id,
-            stripe_invoice_number=item.stripe_invoice_number,
-            attempts=item.sync_attempts,
-            last_error=item.sync_last_error,
-            last_error_at=item.sync_last_error_at,
-            requested_at=item.sync_requested_at,
-            synced_at=item.synced_at,
-            hosted_invoice_url=item.hosted_invoice_url,
-            invoice_pdf=item.invoice_pdf,
-        ),
-        payment_attempts=item.payment_attempts,
-        payment_event_id=item.payment_event_id,
+        **{name: getattr(item, name) for name in _INVOICE_AS_STORED},
+        id=item.invoice_id, period=Period.parse(item.period), status=InvoiceStatus(item.status),
+        payment_status=PaymentStatus(item.payment_status), sync=sync,
     )
 
 
@@ -107,6 +95,11 @@ def _int_or_zero(value: int | None) -> int:
     return 0 if value is None else value  # amount: none on a metered line before finalize
 
 
+def _stored_as_is(*names: str) -> tuple[LineField, ...]:
+    """Fields the record keeps under the line's own name, unconverted."""
+    return tuple(LineField(name, getattr(LineItemRecord, name)) for name in names)
+
+
 # The one mapping of a line's fields to its record. A line's first write fixes the snapshot (what is
 # billed, at which price, for which period); usage then adds to the tally; finalize freezes the priced
 # fields of metered lines (fixed lines carry their amount from the start).
@@ -114,23 +107,10 @@ LINE_SNAPSHOT: tuple[LineField, ...] = (
     LineField("id", LineItemRecord.line_id),
     LineField("kind", LineItemRecord.kind, _enum_value, LineKind),
     LineField("category", LineItemRecord.category, _enum_value, Category),
-    LineField("product", LineItemRecord.product),
-    LineField("description", LineItemRecord.description),
-    LineField("app", LineItemRecord.app),
-    LineField("region", LineItemRecord.region),
-    LineField("resource", LineItemRecord.resource),
-    LineField("meter", LineItemRecord.meter),
-    LineField("unit", LineItemRecord.unit),
-    LineField("display_unit", LineItemRecord.display_unit),
-    LineField("display_divisor", LineItemRecord.display_divisor),
-    LineField("unit_price", LineItemRecord.unit_price),
-    LineField("price_per", LineItemRecord.price_per),
-    LineField("price_unit", LineItemRecord.price_unit),
+    *_stored_as_is("product", "description", "app", "region", "resource", "meter", "unit", "display_unit",
+                   "display_divisor", "unit_price", "price_per", "price_unit"),
     LineField("tiers", LineItemRecord.tiers, tiers_to_json, tiers_from_json),
-    LineField("free_pool", LineItemRecord.free_pool),
-    LineField("free_allowance", LineItemRecord.free_allowance),
-    LineField("price_version", LineItemRecord.price_version),
-    LineField("usage_period", LineItemRecord.usage_period),
+    *_stored_as_is("free_pool", "free_allowance", "price_version", "usage_period"),
 )
 LINE_TALLY: tuple[LineField, ...] = (
     LineField("quantity", LineItemRecord.quantity),

@@ -25,6 +25,7 @@ from ..domain.periods import utc_iso
 from . import keys
 from .convert import record_from_line
 from .invoice_headers import Write
+from .items import get_or_none
 from .models import CreditBalanceItem, CreditEntryItem, CreditGrantItem
 
 
@@ -82,16 +83,12 @@ class CreditRepository:
         return [_grant(item) for item in query]
 
     def balance(self, org: str) -> Balance:
-        try:
-            return _balance(CreditBalanceItem.get(keys.credits_pk(org), keys.CREDIT_BALANCE_SK, consistent_read=True))
-        except CreditBalanceItem.DoesNotExist:
-            return Balance()
+        item = get_or_none(CreditBalanceItem, keys.credits_pk(org), keys.CREDIT_BALANCE_SK)
+        return _balance(item) if item is not None else Balance()
 
     def grant(self, org: str, grant_id: str) -> Grant | None:
-        try:
-            return _grant(CreditGrantItem.get(keys.credits_pk(org), keys.grant_sk(grant_id), consistent_read=True))
-        except CreditGrantItem.DoesNotExist:
-            return None
+        item = get_or_none(CreditGrantItem, keys.credits_pk(org), keys.grant_sk(grant_id))
+        return _grant(item) if item is not None else None
 
     def add_grant(self, grant: Grant, now: datetime) -> bool:
         """Grant credit; False when a grant with this id exists already (the caller compares)."""

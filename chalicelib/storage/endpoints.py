@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import PutError
 from pynamodb.expressions.update import Action
 
 from ..domain.endpoints import Delivery, DeliveryStatus, EndpointStatus, WebhookEndpoint
@@ -12,6 +12,7 @@ from ..domain.errors import Conflict
 from ..domain.notifications import EventType
 from ..failures import condition_failed
 from . import keys
+from .items import get_or_none, update_if
 from .notice_models import DeliveryItem, EndpointItem
 
 DELIVERY_LOG_RETENTION = timedelta(days=35)
@@ -23,7 +24,7 @@ def _endpoint(item: EndpointItem) -> WebhookEndpoint:
         org=item.org, id=item.endpoint_id, url=item.url,
         event_types=frozenset(EventType(t) for t in item.event_types), status=EndpointStatus(item.status),
         created_at=item.created_at, failing_since=item.failing_since, last_success_at=item.last_success_at,
-        disabled_at=item.disabled_at, disabled_reason=item.disabled_reason,
+        disabled_reason=item.disabled_reason,
     )
 
 
@@ -67,28 +68,19 @@ class EndpointRepository:
 
     def get_with_secret(self, org: str, endpoint_id: str) -> tuple[WebhookEndpoint, str] | None:
         """The endpoint and its signing secret: for the delivery worker only, never for a response."""
-        try:
-            item = EndpointItem.get(keys.org_pk(org), keys.endpoint_sk(endpoint_id), consistent_read=True)
-        except EndpointItem.DoesNotExist:
-            return None
-        if item.status == EndpointStatus.DELETED.value or item.secret is None:
+        item = get_or_none(EndpointItem, keys.org_pk(org), keys.endpoint_sk(endpoint_id))
+        if item is None or item.status == EndpointStatus.DELETED.value or item.secret is None:
             return None
         return _endpoint(item), item.secret
 
     def delete(self, org: str, endpoint_id: str, now: datetime) -> bool:
         """Mark it deleted and drop its secret (the API deletes no items); TTL removes it later."""
-        record = EndpointItem(keys.org_pk(org), keys.endpoint_sk(endpoint_id))
-        try:
-            record.update(
-                actions=[EndpointItem.status.set(EndpointStatus.DELETED.value), EndpointItem.secret.remove(),
-                         EndpointItem.expires_at.set(int((now + DELIVERY_LOG_RETENTION).timestamp()))],
-                condition=EndpointItem.pk.exists() & (EndpointItem.status != EndpointStatus.DELETED.value),
-            )
-            return True
-        except UpdateError as error:
-            if condition_failed(error):
-                return False
-            raise
+        return update_if(
+            EndpointItem(keys.org_pk(org), keys.endpoint_sk(endpoint_id)),
+            actions=[EndpointItem.status.set(EndpointStatus.DELETED.value), EndpointItem.secret.remove(),
+                     EndpointItem.expires_at.set(int((now + DELIVERY_LOG_RETENTION).timestamp()))],
+            condition=EndpointItem.pk.exists() & (EndpointItem.status != EndpointStatus.DELETED.value),
+        )
 
     def mark_success(self, org: str, endpoint_id: str, now: datetime) -> None:
         self._update(org, endpoint_id, [EndpointItem.last_success_at.set(now), EndpointItem.failing_since.remove()])
@@ -100,19 +92,13 @@ class EndpointRepository:
 
     def disable(self, org: str, endpoint_id: str, now: datetime, reason: str, failing_before: datetime) -> bool:
         """Disable an endpoint still enabled and failing since before `failing_before`; True if this call did."""
-        record = EndpointItem(keys.org_pk(org), keys.endpoint_sk(endpoint_id))
-        try:
-            record.update(
-                actions=[EndpointItem.status.set(EndpointStatus.DISABLED.value), EndpointItem.disabled_at.set(now),
-                         EndpointItem.disabled_reason.set(reason[:500])],
-                condition=(EndpointItem.status == EndpointStatus.ENABLED.value)
-                & (EndpointItem.failing_since <= failing_before),
-            )
-            return True
-        except UpdateError as error:
-            if condition_failed(error):
-                return False
-            raise
+        return update_if(
+            EndpointItem(keys.org_pk(org), keys.endpoint_sk(endpoint_id)),
+            actions=[EndpointItem.status.set(EndpointStatus.DISABLED.value), EndpointItem.disabled_at.set(now),
+                     EndpointItem.disabled_reason.set(reason[:500])],
+            condition=(EndpointItem.status == EndpointStatus.ENABLED.value)
+            & (EndpointItem.failing_since <= failing_before),
+        )
 
     def enable(self, org: str, endpoint_id: str) -> WebhookEndpoint:
         item = self._update(org, endpoint_id, [
@@ -126,24 +112,16 @@ class EndpointRepository:
     @staticmethod
     def _update(org: str, endpoint_id: str, actions: list[Action]) -> EndpointItem | None:
         record = EndpointItem(keys.org_pk(org), keys.endpoint_sk(endpoint_id))
-        try:
-            record.update(actions=actions, condition=EndpointItem.pk.exists()
-                          & (EndpointItem.status != EndpointStatus.DELETED.value))
-        except UpdateError as error:
-            if condition_failed(error):
-                return None  # deleted meanwhile
-            raise
-        return record
+        updated = update_if(record, actions, condition=EndpointItem.pk.exists()
+                            & (EndpointItem.status != EndpointStatus.DELETED.value))
+        return record if updated else None  # None: deleted meanwhile
 
 
 class DeliveryRepository:
     def get(self, org: str, endpoint_id: str, event_created: datetime, event_id: str) -> Delivery | None:
-        try:
-            item = DeliveryItem.get(keys.deliveries_pk(org, endpoint_id),
-                                    keys.delivery_sk(created_key(event_created), event_id), consistent_read=True)
-        except DeliveryItem.DoesNotExist:
-            return None
-        return _delivery(item)
+        item = get_or_none(DeliveryItem, keys.deliveries_pk(org, endpoint_id),
+                           keys.delivery_sk(created_key(event_created), event_id))
+        return _delivery(item) if item is not None else None
 
     def record(self, org: str, endpoint_id: str, event_id: str, event_type: str, event_created: datetime,
                status: DeliveryStatus, now: datetime, *, attempted: bool, status_code: int | None = None,

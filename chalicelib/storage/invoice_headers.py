@@ -33,6 +33,7 @@ from ..domain.periods import Period
 from ..failures import is_transient
 from . import keys
 from .convert import index_state, invoice_from_record
+from .items import get_or_none
 from .models import InvoiceItem, OrgItem
 from .rollups import add_to_rollups, open_month
 
@@ -58,11 +59,8 @@ def header_key(invoice: Invoice) -> InvoiceItem:
 
 class InvoiceHeaders:
     def get(self, org: str, invoice_id: str) -> Invoice | None:
-        try:
-            item = InvoiceItem.get(keys.org_pk(org), keys.invoice_sk(invoice_id), consistent_read=True)
-        except InvoiceItem.DoesNotExist:
-            return None
-        return invoice_from_record(item)
+        item = get_or_none(InvoiceItem, keys.org_pk(org), keys.invoice_sk(invoice_id))
+        return invoice_from_record(item) if item is not None else None
 
     def page(self, org: str, limit: int, cursor: str | None) -> tuple[list[Invoice], str | None]:
         """Newest first (invoice ids sort by period), one page at a time."""

@@ -17,6 +17,7 @@ from ..failures import condition_failed
 from . import keys
 from .convert import index_state
 from .invoice_headers import header_key
+from .items import update_if
 from .models import InvoiceItem
 
 MAX_ERROR_CHARS = 1000  # what is kept of an error message on the invoice
@@ -60,13 +61,7 @@ class InvoiceSyncState:
         condition = InvoiceItem.status == invoice.status.value
         if invoice.sync.requested_at is not None:
             condition &= InvoiceItem.sync_requested_at == invoice.sync.requested_at
-        try:
-            header_key(invoice).update(actions=actions, condition=condition)
-            return True
-        except UpdateError as update_error:
-            if condition_failed(update_error):
-                return False
-            raise
+        return update_if(header_key(invoice), actions, condition)
 
     def note_sync_error(self, invoice: Invoice, error: str, now: datetime) -> None:
         """Record a retryable failure: the error and one more attempt, unless the invoice got synced meanwhile."""

@@ -41,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Callable
 
 from ..domain.identifiers import SAFE_PART, UnsafeKeyPart
 
@@ -53,26 +54,29 @@ def safe(part: str) -> str:
     return part
 
 
-def org_pk(org: str) -> str:
-    return f"ORG#{safe(org)}"
+def _prefixed(prefix: str) -> Callable[[str], str]:
+    """The builder of the keys that are `prefix` and one part from a user, checked."""
+    def key(part: str) -> str:
+        return prefix + safe(part)
+    return key
+
+
+org_pk = _prefixed("ORG#")
 
 
 PROFILE_SK = "PROFILE"
 
 
-def invoice_sk(invoice_id: str) -> str:
-    return f"INV#{safe(invoice_id)}"
-
-
 INVOICE_SK_PREFIX = "INV#"
+invoice_sk = _prefixed(INVOICE_SK_PREFIX)
 
 
 def lines_pk(org: str, invoice_id: str) -> str:
     return f"ORG#{safe(org)}#INV#{safe(invoice_id)}"
 
 
-def line_sk(line_id: str) -> str:
-    return f"LINE#{safe(line_id)}"
+LINE_SK_PREFIX = "LINE#"
+line_sk = _prefixed(LINE_SK_PREFIX)
 
 
 def event_pk(org: str, event_id: str) -> str:
@@ -116,10 +120,7 @@ def org_rollup_sk(period: str) -> str:
     return f"ROLLUP#{period}"
 
 
-def webhook_pk(event_id: str) -> str:
-    return f"WEBHOOK#{safe(event_id)}"
-
-
+webhook_pk = _prefixed("WEBHOOK#")
 WEBHOOK_SK = "WEBHOOK"
 
 
@@ -152,12 +153,8 @@ ENTRY_SK_PREFIX = "ENTRY#"
 CREDIT_EXPIRY_GSI_PK = "CREDIT_EXPIRY"
 
 
-def grant_sk(grant_id: str) -> str:
-    return f"{GRANT_SK_PREFIX}{safe(grant_id)}"
-
-
-def entry_sk(entry_id: str) -> str:
-    return f"{ENTRY_SK_PREFIX}{safe(entry_id)}"
+grant_sk = _prefixed(GRANT_SK_PREFIX)
+entry_sk = _prefixed(ENTRY_SK_PREFIX)
 
 
 def credit_expiry_gsi_sk(expires_at: str, org: str, grant_id: str) -> str:
@@ -182,7 +179,8 @@ def usage_day_sk(day: str, invoice_id: str, line_id: str) -> str:
     if not _DAY.fullmatch(day):
         raise UnsafeKeyPart(f"not a day {day!r}")
     return f"{USAGE_DAY_SK_PREFIX}{day}#{safe(invoice_id)}#{safe(line_id)}"
-LINE_SK_PREFIX = "LINE#"
+
+
 BUDGET_SK = "BUDGET"
 ALERT_SK_PREFIX = "ALERT#"
 NOTICE_SK_PREFIX = "NOTICE#"
@@ -198,12 +196,8 @@ def alert_period_prefix(period: str) -> str:
     return f"{ALERT_SK_PREFIX}{period}#"
 
 
-def notice_sk(event_id: str) -> str:
-    return f"{NOTICE_SK_PREFIX}{safe(event_id)}"
-
-
-def endpoint_sk(endpoint_id: str) -> str:
-    return f"{ENDPOINT_SK_PREFIX}{safe(endpoint_id)}"
+notice_sk = _prefixed(NOTICE_SK_PREFIX)
+endpoint_sk = _prefixed(ENDPOINT_SK_PREFIX)
 
 
 def deliveries_pk(org: str, endpoint_id: str) -> str:

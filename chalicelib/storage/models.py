@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from pynamodb.attributes import (
     Attribute,
@@ -67,6 +67,9 @@ _clients_lock = threading.Lock()
 
 
 class BaseItem(Model):
+    """What every item has: the table's keys, and the settings of the one table (its Meta, which every
+    model shares: they declare none of their own)."""
+
     class Meta(_Meta):
         pass
 
@@ -93,7 +96,12 @@ class BaseItem(Model):
         return table
 
 
-class StateIndex(GlobalSecondaryIndex["InvoiceItem"]):
+_Item = TypeVar("_Item", bound=Model)
+
+
+class Gsi1Index(GlobalSecondaryIndex[_Item]):
+    """The table's one index: each model that sits in it reads it as its own (keys.py: who does, and why)."""
+
     class Meta:
         index_name = "gsi1"
         projection = AllProjection()
@@ -102,39 +110,81 @@ class StateIndex(GlobalSecondaryIndex["InvoiceItem"]):
     gsi1sk = UnicodeAttribute(range_key=True)
 
 
-class OrgItem(BaseItem):
-    class Meta(_Meta):
-        pass
+class InGsi1:
+    """An item that always sits in gsi1: its index keys (an item lists the index itself, typed as its own)."""
+
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+
+
+class SparseInGsi1:
+    """An item that sits in gsi1 only while it has its index keys (a sparse index)."""
+
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+
+
+# Attributes that several kinds of item carry, with one meaning. PynamoDB takes a model's attributes from
+# its bases too, so an item lists these as bases, and only its own attributes in its body.
+
+class OfOrg:
+    """An item that belongs to one org names it (the keys hold it too, but are not parsed back)."""
 
     org = UnicodeAttribute()
+
+
+class Versioned:
+    """Created once, then changed by guarded updates that each move the version on."""
+
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    version = IntAttribute(default=1)
+
+
+class MonthTotals:
+    """What a month's invoices come to: an invoice's own, or the sum a rollup keeps."""
+
+    subtotal_cents = IntAttribute(default=0)
+    credits_cents = IntAttribute(default=0)
+    total_cents = IntAttribute(default=0)
+
+
+class OfLine:
+    """An item about one line of an invoice."""
+
+    invoice_id = UnicodeAttribute()
+    line_id = UnicodeAttribute()
+
+
+class OfEvent:
+    """An item about one customer event."""
+
+    event_id = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+
+
+class Expiring:
+    """An item DynamoDB deletes after `expires_at`, epoch seconds: the table's TTL attribute."""
+
+    expires_at = NumberAttribute()
+
+
+class OrgItem(OfOrg, Versioned, BaseItem):
     name = UnicodeAttribute()
     email = UnicodeAttribute()
     currency = UnicodeAttribute(default="usd")
     invoice_seq = IntAttribute(default=0)
     stripe_customer_id = UnicodeAttribute(null=True)
-    created_at = UTCDateTimeAttribute()
-    updated_at = UTCDateTimeAttribute()
-    version = IntAttribute(default=1)
     collection_method = UnicodeAttribute(null=True)  # unset: the default collection
     days_until_due = IntAttribute(null=True)
 
 
-class InvoiceItem(BaseItem):
-    class Meta(_Meta):
-        pass
-
-    org = UnicodeAttribute()
+class InvoiceItem(OfOrg, Versioned, MonthTotals, InGsi1, BaseItem):
     invoice_id = UnicodeAttribute()
     number = UnicodeAttribute()
     period = UnicodeAttribute()
     status = UnicodeAttribute()
     currency = UnicodeAttribute()
-    created_at = UTCDateTimeAttribute()
-    updated_at = UTCDateTimeAttribute()
-    version = IntAttribute(default=1)
-    subtotal_cents = IntAttribute(default=0)
-    credits_cents = IntAttribute(default=0)
-    total_cents = IntAttribute(default=0)
     line_count = IntAttribute(default=0)
     finalized_at = UTCDateTimeAttribute(null=True)
     due_at = UTCDateTimeAttribute(null=True)
@@ -152,18 +202,10 @@ class InvoiceItem(BaseItem):
     invoice_pdf = UnicodeAttribute(null=True)
     payment_attempts = IntAttribute(default=0)
     payment_event_id = UnicodeAttribute(null=True)
-    gsi1pk = UnicodeAttribute()
-    gsi1sk = UnicodeAttribute()
-    state_index = StateIndex()
+    state_index: Gsi1Index[InvoiceItem] = Gsi1Index()
 
 
-class LineItemRecord(BaseItem):
-    class Meta(_Meta):
-        pass
-
-    org = UnicodeAttribute()
-    invoice_id = UnicodeAttribute()
-    line_id = UnicodeAttribute()
+class LineItemRecord(OfOrg, OfLine, BaseItem):
     kind = UnicodeAttribute()
     category = UnicodeAttribute()
     product = UnicodeAttribute()
@@ -193,117 +235,59 @@ class LineItemRecord(BaseItem):
     created_at = UTCDateTimeAttribute(null=True)
 
 
-class EventRecord(BaseItem):
+class EventRecord(OfLine, Expiring, BaseItem):
     """Dedup record of one accepted usage event; expires by TTL after the late-usage window."""
 
-    class Meta(_Meta):
-        pass
-
-    invoice_id = UnicodeAttribute()
-    line_id = UnicodeAttribute()
-    expires_at = NumberAttribute()  # epoch seconds, the table's TTL attribute
     digest = UnicodeAttribute(null=True)  # the event's content fingerprint; absent on records written before it
 
 
-class TokenIndex(GlobalSecondaryIndex["TokenItem"]):
-    class Meta:
-        index_name = "gsi1"
-        projection = AllProjection()
-
-    gsi1pk = UnicodeAttribute(hash_key=True)
-    gsi1sk = UnicodeAttribute(range_key=True)
-
-
-class TokenItem(BaseItem):
+class TokenItem(SparseInGsi1, BaseItem):
     """An API token: its HMAC (the key), never the token itself."""
-
-    class Meta(_Meta):
-        pass
 
     name = UnicodeAttribute()  # the label people know it by
     scopes = UnicodeSetAttribute()
     created_at = UTCDateTimeAttribute()
     valid_until = UTCDateTimeAttribute(null=True)
     last_used_at = UTCDateTimeAttribute(null=True)
-    gsi1pk = UnicodeAttribute(null=True)
-    gsi1sk = UnicodeAttribute(null=True)
-    token_index = TokenIndex()
+    token_index: Gsi1Index[TokenItem] = Gsi1Index()
 
 
-class RollupItem(BaseItem):
-    class Meta(_Meta):
-        pass
-
+class RollupItem(MonthTotals, BaseItem):
     period = UnicodeAttribute()
     currency = UnicodeAttribute(default="usd")
-    subtotal_cents = IntAttribute(default=0)
-    credits_cents = IntAttribute(default=0)
-    total_cents = IntAttribute(default=0)
     invoice_count = IntAttribute(default=0)
 
 
-class WebhookEventItem(BaseItem):
-    class Meta(_Meta):
-        pass
-
+class WebhookEventItem(Expiring, BaseItem):
     event_type = UnicodeAttribute()
     received_at = UTCDateTimeAttribute()
-    expires_at = NumberAttribute()
 
 
-class LeaseItem(BaseItem):
-    class Meta(_Meta):
-        pass
-
+class LeaseItem(Expiring, BaseItem):
     owner = UnicodeAttribute()
     expires_at_ms = NumberAttribute()
-    expires_at = NumberAttribute()
 
 
-class UsageDayRecord(BaseItem):
+class UsageDayRecord(OfLine, BaseItem):
     """One line's usage on one UTC day. Its hours are top-level number attributes h00..h23 (ADD works on
     top-level attributes only), written and read by storage/buckets.py; the item stays under 1 KB."""
 
-    class Meta(_Meta):
-        pass
-
-    invoice_id = UnicodeAttribute()
-    line_id = UnicodeAttribute()
     day = UnicodeAttribute()
     quantity = DecimalAttribute(default=Decimal)
 
 
-class SubscribedIndex(GlobalSecondaryIndex["SubscriptionsItem"]):
-    class Meta:
-        index_name = "gsi1"
-        projection = AllProjection()
-
-    gsi1pk = UnicodeAttribute(hash_key=True)
-    gsi1sk = UnicodeAttribute(range_key=True)
-
-
-class SubscriptionsItem(BaseItem):
+class SubscriptionsItem(OfOrg, InGsi1, BaseItem):
     """An org's plan changes (JSON), guarded by `version`; `materialized` names the version and period
     whose recurring lines are known to be written."""
 
-    class Meta(_Meta):
-        pass
-
-    org = UnicodeAttribute()
     changes = UnicodeAttribute(default="[]")
     version = IntAttribute(default=0)
     materialized = UnicodeAttribute(null=True)
     updated_at = UTCDateTimeAttribute()
-    gsi1pk = UnicodeAttribute()
-    gsi1sk = UnicodeAttribute()
-    subscribed_index = SubscribedIndex()
+    subscribed_index: Gsi1Index[SubscriptionsItem] = Gsi1Index()
 
 
-class CreditBalanceItem(BaseItem):
-    class Meta(_Meta):
-        pass
-
-    org = UnicodeAttribute()
+class CreditBalanceItem(OfOrg, BaseItem):
     granted_cents = IntAttribute(default=0)
     applied_cents = IntAttribute(default=0)
     expired_cents = IntAttribute(default=0)
@@ -311,20 +295,9 @@ class CreditBalanceItem(BaseItem):
     balance_cents = IntAttribute(default=0)
 
 
-class CreditExpiryIndex(GlobalSecondaryIndex["CreditGrantItem"]):
-    class Meta:
-        index_name = "gsi1"
-        projection = AllProjection()
+class CreditGrantItem(OfOrg, SparseInGsi1, BaseItem):
+    """One grant of credit; in gsi1 only while it expires and has something left."""
 
-    gsi1pk = UnicodeAttribute(hash_key=True)
-    gsi1sk = UnicodeAttribute(range_key=True)
-
-
-class CreditGrantItem(BaseItem):
-    class Meta(_Meta):
-        pass
-
-    org = UnicodeAttribute()
     grant_id = UnicodeAttribute()
     amount_cents = IntAttribute()
     remaining_cents = IntAttribute()
@@ -334,16 +307,10 @@ class CreditGrantItem(BaseItem):
     expires_at = UTCDateTimeAttribute(null=True)
     client_id = UnicodeAttribute(null=True)
     version = IntAttribute(default=1)
-    gsi1pk = UnicodeAttribute(null=True)  # set only while an expiring grant has something left (sparse index)
-    gsi1sk = UnicodeAttribute(null=True)
-    expiry_index = CreditExpiryIndex()
+    expiry_index: Gsi1Index[CreditGrantItem] = Gsi1Index()
 
 
-class CreditEntryItem(BaseItem):
-    class Meta(_Meta):
-        pass
-
-    org = UnicodeAttribute()
+class CreditEntryItem(OfOrg, BaseItem):
     entry_id = UnicodeAttribute()
     movement = UnicodeAttribute()
     grant_id = UnicodeAttribute()
@@ -365,7 +332,8 @@ def every_model() -> tuple[type[BaseItem], ...]:
 
 def bind(table_name: str, host: str | None, region: str) -> None:
     """Point every model at one table and endpoint, dropping cached connections."""
-    # Models declared in other modules (notice_models.py) inherit from _Meta, even those imported later.
+    # Every model shares BaseItem's Meta (none declares its own), so models declared in other modules
+    # (notice_models.py), even those imported later, are bound with it.
     _Meta.table_name, _Meta.host, _Meta.region = table_name, host, region
     with _clients_lock:
         _clients.clear()

@@ -7,25 +7,17 @@ from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute
 
-from .models import BaseItem, IntAttribute, _Meta
+from .models import BaseItem, Expiring, IntAttribute, OfEvent, OfOrg
 
 
-class BudgetItem(BaseItem):
-    class Meta(_Meta):
-        pass
-
-    org = UnicodeAttribute()
+class BudgetItem(OfOrg, BaseItem):
     amount_cents = IntAttribute()
     currency = UnicodeAttribute()
     thresholds = UnicodeAttribute()  # JSON [{"percent": 80} | {"amount_cents": 50000}, ...]
     updated_at = UTCDateTimeAttribute()
 
 
-class AlertItem(BaseItem):
-    class Meta(_Meta):
-        pass
-
-    org = UnicodeAttribute()
+class AlertItem(OfOrg, BaseItem):
     period = UnicodeAttribute()
     kind = UnicodeAttribute()
     threshold = UnicodeAttribute()  # the threshold's key: pct-80, amt-50000
@@ -38,25 +30,14 @@ class AlertItem(BaseItem):
     event_id = UnicodeAttribute()
 
 
-class NoticeItem(BaseItem):
+class NoticeItem(OfOrg, OfEvent, Expiring, BaseItem):
     """A customer event, stored once; its INSERT on the stream fans it out to the org's endpoints."""
 
-    class Meta(_Meta):
-        pass
-
-    org = UnicodeAttribute()
-    event_id = UnicodeAttribute()
-    event_type = UnicodeAttribute()
     created = UTCDateTimeAttribute()
     data = UnicodeAttribute()  # JSON
-    expires_at = NumberAttribute()
 
 
-class EndpointItem(BaseItem):
-    class Meta(_Meta):
-        pass
-
-    org = UnicodeAttribute()
+class EndpointItem(OfOrg, BaseItem):
     endpoint_id = UnicodeAttribute()
     url = UnicodeAttribute()
     event_types = UnicodeSetAttribute()
@@ -65,19 +46,13 @@ class EndpointItem(BaseItem):
     created_at = UTCDateTimeAttribute()
     failing_since = UTCDateTimeAttribute(null=True)
     last_success_at = UTCDateTimeAttribute(null=True)
-    disabled_at = UTCDateTimeAttribute(null=True)
+    disabled_at = UTCDateTimeAttribute(null=True)  # for whoever reads the table; the API shows the reason
     disabled_reason = UnicodeAttribute(null=True)
     expires_at = NumberAttribute(null=True)  # set when deleted
 
 
-class DeliveryItem(BaseItem):
-    class Meta(_Meta):
-        pass
-
-    org = UnicodeAttribute()
+class DeliveryItem(OfOrg, OfEvent, Expiring, BaseItem):
     endpoint_id = UnicodeAttribute()
-    event_id = UnicodeAttribute()
-    event_type = UnicodeAttribute()
     event_created = UTCDateTimeAttribute()
     status = UnicodeAttribute()
     attempts = IntAttribute(default=0)
@@ -87,4 +62,3 @@ class DeliveryItem(BaseItem):
     last_error = UnicodeAttribute(null=True)
     last_latency_ms = IntAttribute(null=True)
     delivered_at = UTCDateTimeAttribute(null=True)
-    expires_at = NumberAttribute()

@@ -11,6 +11,7 @@ from pynamodb.exceptions import PutError
 from ..domain.notifications import CustomerEvent, EventType
 from ..failures import condition_failed
 from . import keys
+from .items import get_or_none
 from .notice_models import NoticeItem
 
 # Long enough for every retry of every delivery (about 3 days) and a DLQ replay after a fortnight.
@@ -40,10 +41,8 @@ class NoticeRepository:
             raise
 
     def get(self, org: str, event_id: str) -> CustomerEvent | None:
-        try:
-            return event_from_item(NoticeItem.get(keys.org_pk(org), keys.notice_sk(event_id), consistent_read=True))
-        except NoticeItem.DoesNotExist:
-            return None
+        item = get_or_none(NoticeItem, keys.org_pk(org), keys.notice_sk(event_id))
+        return event_from_item(item) if item is not None else None
 
     def of_org(self, org: str) -> Iterator[CustomerEvent]:
         """Every stored event of the org (a few a month, kept 35 days), in no particular order."""

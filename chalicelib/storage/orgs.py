@@ -11,6 +11,7 @@ from ..domain.collection import DEFAULT_COLLECTION, Collection, CollectionMethod
 from ..domain.errors import Conflict
 from ..domain.orgs import OrgProfile
 from . import keys
+from .items import get_or_none
 from .models import OrgItem
 
 
@@ -30,10 +31,8 @@ def _profile(item: OrgItem) -> OrgProfile:
 
 class OrgRepository:
     def get(self, org: str) -> OrgProfile | None:
-        try:
-            return _profile(OrgItem.get(keys.org_pk(org), keys.PROFILE_SK, consistent_read=True))
-        except OrgItem.DoesNotExist:
-            return None
+        item = get_or_none(OrgItem, keys.org_pk(org), keys.PROFILE_SK)
+        return _profile(item) if item is not None else None
 
     def get_many(self, orgs: set[str]) -> dict[str, OrgProfile]:
         items = OrgItem.batch_get([(keys.org_pk(org), keys.PROFILE_SK) for org in orgs], consistent_read=True)

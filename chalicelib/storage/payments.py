@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 
 from ..domain.invoice import Invoice, PaymentStatus
-from ..failures import condition_failed
 from . import keys
 from .invoice_sync_state import stripe_page_actions
+from .items import update_if
 from .models import InvoiceItem
 
 # Once paid, only a void can change the payment status: Stripe neither orders its events nor stops
@@ -31,13 +30,7 @@ def record_payment(invoice: Invoice, status: PaymentStatus, now: datetime, *, ev
     condition = InvoiceItem.pk.exists()
     if status not in _SETTLED_BY:
         condition &= InvoiceItem.payment_status != PaymentStatus.PAID.value
-    try:
-        InvoiceItem(keys.org_pk(invoice.org), keys.invoice_sk(invoice.id)).update(actions=actions, condition=condition)
-        return True
-    except UpdateError as error:
-        if condition_failed(error):
-            return False
-        raise
+    return update_if(InvoiceItem(keys.org_pk(invoice.org), keys.invoice_sk(invoice.id)), actions, condition)
 
 
 def record_stripe_pages(invoice: Invoice, number: str | None, hosted_invoice_url: str | None,

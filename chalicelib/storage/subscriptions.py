@@ -28,6 +28,7 @@ from ..failures import condition_failed
 from . import keys
 from .convert import line_from_record, record_from_line
 from .invoice_headers import Write
+from .items import get_or_none
 from .models import InvoiceItem, LineItemRecord, SubscriptionsItem
 
 MAX_LINE_WRITES = 98  # plus the two condition checks: DynamoDB's 100 actions per transaction
@@ -48,10 +49,8 @@ def _timeline(item: SubscriptionsItem) -> Timeline:
 
 class SubscriptionRepository:
     def get(self, org: str) -> Timeline | None:
-        try:
-            return _timeline(SubscriptionsItem.get(keys.org_pk(org), keys.SUBS_SK, consistent_read=True))
-        except SubscriptionsItem.DoesNotExist:
-            return None
+        item = get_or_none(SubscriptionsItem, keys.org_pk(org), keys.SUBS_SK)
+        return _timeline(item) if item is not None else None
 
     def subscribed(self) -> Iterator[Timeline]:
         """Every org with a timeline (read from the index, so possibly a moment behind)."""

@@ -239,6 +239,20 @@
     }
   }
 
+  // The usage is charted grouped each of these ways, one figure each: #chart-{group}.
+  const CHART_GROUPS = ["category", "app"];
+
+  function addChartFigures() {
+    const template = document.getElementById("chart-figure");
+    for (const group of CHART_GROUPS) {
+      const figure = template.content.firstElementChild.cloneNode(true);
+      figure.id = "chart-" + group;
+      figure.querySelector("figcaption").textContent = "By " + group;
+      figure.querySelector("summary").textContent = "Daily figures by " + group;
+      template.before(figure);
+    }
+  }
+
   // -- loading ---------------------------------------------------------------------------------
   const SECTIONS = ["upcoming", "charts", "lines-section", "history"];
 
@@ -250,17 +264,15 @@
     try {
       const upcoming = await api(orgPath("/invoices/upcoming"));
       const range = "from=" + day(upcoming.period_start) + "&to=" + day(upcoming.period_end) + "&granularity=day";
-      const [byCategory, byApp, invoices] = await Promise.all([
-        api(orgPath("/usage?" + range + "&group_by=category")),
-        api(orgPath("/usage?" + range + "&group_by=app")),
+      const [usages, invoices] = await Promise.all([
+        Promise.all(CHART_GROUPS.map((group) => api(orgPath("/usage?" + range + "&group_by=" + group)))),
         api(orgPath("/invoices?limit=24")),
       ]);
       for (const id of SECTIONS) document.getElementById(id).hidden = false;  // shown first: charts size to them
       showUpcoming(upcoming);
       showLines(upcoming);
       noteOutsideCharts(upcoming);
-      drawChart(document.getElementById("chart-category"), byCategory);
-      drawChart(document.getElementById("chart-app"), byApp);
+      CHART_GROUPS.forEach((group, i) => drawChart(document.getElementById("chart-" + group), usages[i]));
       showInvoices(invoices);
       document.getElementById("download-usage").onclick = () =>
         download(orgPath("/usage?" + range + "&group_by=line&format=csv"), state.org + "-usage-" + upcoming.period + ".csv");
@@ -284,6 +296,7 @@
     return true;
   }
 
+  addChartFigures();
   document.getElementById("access-form").addEventListener("submit", (event) => {
     event.preventDefault();
     state.org = document.getElementById("org").value.trim();
