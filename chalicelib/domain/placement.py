@@ -15,6 +15,9 @@ from .pricebook import Quote
 
 
 class WriteOutcome(StrEnum):
+    """What the ledger did with one event: counted it on its line; found it counted already (by this id);
+    or found its invoice no longer a draft, so it wrote nothing and the event is routed again."""
+
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
     INVOICE_CLOSED = "invoice_closed"

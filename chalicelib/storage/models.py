@@ -206,6 +206,10 @@ class InvoiceItem(OfOrg, Versioned, MonthTotals, InGsi1, BaseItem):
 
 
 class LineItemRecord(OfOrg, OfLine, BaseItem):
+    """One line of an invoice. `storage/convert.py` maps its fields once, in three groups: the snapshot (what is
+    charged for and the price in force, set by the write that creates the line), the tally (added to by every
+    write) and the priced fields (frozen at finalize; fixed from the start on one-off and credit lines)."""
+
     kind = UnicodeAttribute()
     category = UnicodeAttribute()
     product = UnicodeAttribute()
