@@ -101,8 +101,8 @@ def gated_services(mode: str) -> tuple[Any, Any]:
                 assert finalized.wait(30)
             return super().materialize(org, now)
 
-    finalizing = InvoiceService(ClosingRepository())
-    finalizing.subscriptions = WritingService(current(), invoices=finalizing.invoices)
+    closing = ClosingRepository()
+    finalizing = InvoiceService(closing, recurring=WritingService(current(), invoices=closing))
     return finalizing, ChangingService(current(), subscriptions=ChangingRepository())
 
 
