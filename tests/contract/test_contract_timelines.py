@@ -50,7 +50,10 @@ def store(request: Any) -> Store:
     from chalicelib.storage.orgs import OrgRepository
     from chalicelib.storage.subscriptions import SubscriptionRepository
 
-    OrgRepository().upsert(org, "Contract Org", "billing@example.com", "usd", NOW)
+    # Every org with a timeline has a profile, as in production: the month-end sweep of tests sharing the
+    # table reads each subscribed org's profile (this one and the second org of the listing case).
+    for profiled in (org, f"{org}-b"):
+        OrgRepository().upsert(profiled, "Contract Org", "billing@example.com", "usd", NOW)
     return Store(SubscriptionRepository(), InvoiceRepository(), org)
 
 
