@@ -174,3 +174,17 @@ def dynamo_reads(monkeypatch: Any) -> Iterator[DynamoReads]:
         yield meter
     finally:
         monkeypatch.setattr(Connection, "_make_api_call", original)
+
+
+def stored_buckets(org: str, *periods: str) -> dict[tuple[str, str, datetime], Decimal]:
+    """(invoice, line, hour) → quantity, from the stored day items' hour attributes."""
+    from chalicelib.domain.periods import Period
+    from chalicelib.storage.buckets import month_buckets
+
+    out: dict[tuple[str, str, datetime], Decimal] = {}
+    for period in periods:
+        for day in month_buckets(org, Period.parse(period)):
+            assert day.quantity == sum(day.hours.values())  # the day total and its hours moved together
+            for hour, quantity in day.hourly():
+                out[(day.invoice_id, day.line_id, hour)] = quantity
+    return out

@@ -1,6 +1,7 @@
 """Four producers post usage (with retries and duplicates) while the period is finalized
 under them: every event counts once, the finalized invoice never moves, stragglers are
-billed as late usage on the next invoice."""
+billed as late usage on the next invoice, and every line's hourly buckets hold exactly the
+events accepted into it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from acceptance_support import usage_event
+from acceptance_support import stored_buckets, usage_event
 
 D = Decimal
 NOV, DEC = "inv_202611", "inv_202612"
@@ -67,6 +68,7 @@ def test_finalize_racing_four_writers_counts_every_event_once_and_freezes_the_in
     from chalicelib.config import settings
     from chalicelib.domain.errors import Busy
     from chalicelib.domain.invoice import InvoiceStatus
+    from chalicelib.domain.periods import parse_utc
     from chalicelib.services.invoices import InvoiceService
     from chalicelib.services.usage import record_usage
     from chalicelib.storage.invoices import InvoiceRepository
@@ -184,3 +186,18 @@ def test_finalize_racing_four_writers_counts_every_event_once_and_freezes_the_in
     assert {(line.kind, line.usage_period) for line in december.lines.values()} == {("late_usage", "2026-11")}
     late_answers = [a["result"] for a in answers if a["result"].status == "accepted" and a["result"].invoice_id == DEC]
     assert late_answers and all(result.late for result in late_answers)
+
+    # Each line's buckets hold exactly the events accepted into it; the late line's are November's, the month
+    # its usage happened.
+    expected: dict[tuple[str, str, datetime], Decimal] = defaultdict(Decimal)
+    for answer in answers:
+        event, result = answer["event"], answer["result"]
+        if result.status == "accepted":
+            hour = parse_utc(event["timestamp"]).replace(minute=0, second=0)
+            expected[(result.invoice_id, result.line_id, hour)] += D(event["quantity"])
+    assert {invoice for invoice, _, _ in expected} == {NOV, DEC}
+    assert stored_buckets(org, "2026-11", "2026-12") == expected
+    for invoice in invoices.values():
+        for line in invoice.lines.values():
+            assert line.quantity == sum(quantity for (invoice_id, line_id, _), quantity in expected.items()
+                                        if (invoice_id, line_id) == (invoice.id, line.id))

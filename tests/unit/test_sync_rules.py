@@ -4,7 +4,8 @@ however often it dies between two side effects, the next delivery leaves exactly
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,6 +20,7 @@ from chalicelib.domain.invoice import Invoice, InvoiceStatus, SyncState
 from chalicelib.domain.periods import Period
 from chalicelib.services.sync import LEASE_TTL, Checkpoint, InvoiceSync, SyncResult, no_checkpoint
 from chalicelib.stripe.errors import PermanentSyncError, RetryableSyncError
+from chalicelib.stripe.lines import STRIPE_MAX_LINES
 
 ORG, EMAIL = "acme", "billing@acme.example"
 NOW = datetime(2026, 12, 1, 9, tzinfo=UTC)
@@ -357,6 +359,29 @@ def test_a_worker_killed_at_every_step_in_turn_still_converges_exactly_once(worl
     assert "before_mark_synced" not in remaining
     assert world.syncer().sync(ORG, invoice.id, now + AFTER_LEASE) in (SyncResult.SYNCED, SyncResult.ALREADY_SYNCED)
     assert_synced_once(world, invoice)
+
+
+# -- invoices over Stripe's 250 items ----------------------------------------------------------------------
+
+def test_an_invoice_over_250_lines_is_rolled_up_with_the_same_total_and_finished_once_after_a_crash(world):
+    """33 apps x 8 lines: rolled up by app and category. A worker killed after adding the rolled-up lines is
+    finished by the next delivery without any line twice."""
+    lines = [replace(fixed_line(f"egress-{n:03d}", 100 + n), app=f"app-{n % 33:02d}") for n in range(264)]
+    invoice = world.invoices.finalized(ORG, NOV, lines, NOW, number="ACME-0002")
+    rolled = Counter[str]()
+    for line in lines:
+        rolled[f"rollup:{line.app}:{line.category.value}"] += line.amount_cents
+
+    with pytest.raises(ProcessDied):
+        world.syncer(dies_at("after_add_lines"), killed=True).sync(ORG, invoice.id, NOW)
+    assert world.syncer().sync(ORG, invoice.id, NOW + timedelta(days=1)) is SyncResult.SYNCED
+
+    (copy,) = world.stripe.live_copies(ORG, invoice.id)
+    assert len(copy.lines) == 33 <= STRIPE_MAX_LINES
+    assert sorted((line.key, line.amount) for line in copy.lines) == sorted(rolled.items())
+    assert (copy.status, copy.total) == ("open", invoice.total_cents)
+    assert invoice.total_cents == sum(line.amount_cents for line in lines)
+    assert world.ours(invoice).sync.stripe_invoice_id == copy.id
 
 
 # -- failures recorded on the invoice -----------------------------------------------------------------------
