@@ -10,6 +10,7 @@ import threading
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from botocore.session import get_session
 from pynamodb.attributes import (
     Attribute,
     NumberAttribute,
@@ -64,6 +65,10 @@ class _Meta:
 # One botocore client per (endpoint, region), shared by every model: see BaseItem._get_connection.
 _clients: dict[tuple[str | None, str], Any] = {}
 _clients_lock = threading.Lock()
+# The one botocore session the clients are built from. A session's loader keeps the service descriptions it
+# has read: a client built from a fresh session (what PynamoDB does) reads them from disk again, about 200 ms,
+# and a process that is bound again (a local stack, a test with another table) would pay that each time.
+_session: list[Any] = []
 
 
 class BaseItem(Model):
@@ -91,6 +96,9 @@ class BaseItem(Model):
             key = (connection.host, connection.region)
             with _clients_lock:
                 if key not in _clients:
+                    if not _session:
+                        _session.append(get_session())
+                    connection._local.session = _session[0]  # PynamoDB's per-thread slot, read by `client`
                     _clients[key] = connection.client
                 connection._client = _clients[key]
         return table

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from datetime import datetime
 from decimal import Decimal
 
-from acceptance_support import bearer, post_usage, usage_event
+from acceptance_support import bearer, post_usage, stored_buckets, usage_event
+
+from chalicelib.domain.periods import parse_utc
 
 D = Decimal
 NOV = "inv_202611"
@@ -187,12 +191,14 @@ def test_a_dedup_record_written_before_digests_were_kept_matches_any_resend(api,
     assert (result["status"], result["invoice_id"], result["line_id"]) == ("duplicate", NOV, line_id)
 
 
-def test_the_largest_batch_over_many_lines_and_one_busy_line_counts_each_event_once(api, org, tokens, pinned_clock,
-                                                                                 store):
-    """500 events: 300 on one line (more than one transaction holds, so its transactions run one after the
-    other) and 200 on lines of their own (their transactions run at the same time)."""
+def test_the_largest_batch_over_many_lines_days_and_one_busy_line_counts_each_event_once(api, org, tokens,
+                                                                                        pinned_clock, store):
+    """500 events: 300 on one line over two weeks (more than one transaction holds, so its transactions run one
+    after the other) and 200 on lines of their own (their transactions run at the same time). Each event also
+    adds to its line's bucket for its day, one more action in the transaction: chunks shrink so that none
+    passes DynamoDB's 100."""
     regions = ("iad", "sjc", "fra", "nrt", "gru", "syd", "jnb", "bom")
-    busy = [usage_event(org, f"busy-{i}", quantity="1.5", timestamp=f"2026-11-15T{i % 12:02d}:00:00Z")
+    busy = [usage_event(org, f"busy-{i}", quantity="1.5", timestamp=f"2026-11-{1 + i % 14:02d}T{i % 12:02d}:00:00Z")
             for i in range(300)]
     spread = [usage_event(org, f"spread-{i}", app=f"app{i // 8:02d}", region=regions[i % 8], quantity="2")
               for i in range(200)]
@@ -210,5 +216,13 @@ def test_the_largest_batch_over_many_lines_and_one_busy_line_counts_each_event_o
     assert all(line.event_count == 1 for line in lines.values() if line is not busy_line)
     view = api.http.get(f"/v1/orgs/{org}/invoices/{NOV}", headers=bearer(tokens["admin"])).json_body
     [busy_view] = [line for line in view["lines"] if line["id"] == busy_line.id]
-    assert (busy_view["first_usage_at"], busy_view["last_usage_at"]) == ("2026-11-15T00:00:00.000000Z",
-                                                                         "2026-11-15T11:00:00.000000Z")
+    moments = sorted(event["timestamp"] for event in busy)
+    assert (busy_view["first_usage_at"], busy_view["last_usage_at"]) == (
+        moments[0].replace("Z", ".000000Z"), moments[-1].replace("Z", ".000000Z"))
+
+    # The buckets hold each event once: the busy line's by day and hour, every other line's in its one hour.
+    expected: dict[tuple[str, str, datetime], Decimal] = defaultdict(Decimal)
+    for event, result in zip(busy + spread, first.json_body["results"], strict=True):
+        expected[(NOV, result["line_id"], parse_utc(event["timestamp"]))] += D(event["quantity"])
+    assert stored_buckets(org, "2026-11") == expected
+    assert len({hour.date() for (_, line_id, hour) in expected if line_id == busy_line.id}) == 14

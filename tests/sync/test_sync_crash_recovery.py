@@ -1,5 +1,8 @@
 """The sync stops anywhere (process death, a lost Stripe answer, a failed table write) and the next
-delivery finishes it: one Stripe invoice, finalized, with exactly our lines."""
+delivery finishes it: one Stripe invoice, finalized, with exactly our lines. (A worker killed at each step
+in turn, its lease left standing, is a rule on the in-memory ports, tests/unit/test_sync_rules.py; here,
+on the table and the emulator, every step in one run, and replays once Stripe forgot its keys in
+test_sync_duplicates_and_replays.py.)"""
 
 from __future__ import annotations
 
@@ -28,14 +31,6 @@ def invoice(local_aws):
     return finalized_invoice(org, lines=3)
 
 
-def dying_at(step_name: str, seen: list[str]) -> Callable[[str], None]:
-    def checkpoint(step: str) -> None:
-        seen.append(step)
-        if step == step_name:
-            raise ProcessDied(step)
-    return checkpoint
-
-
 @contextmanager
 def killed_process(monkeypatch) -> Iterator[None]:
     """A killed process runs no `finally`: its lease stays in the table until it expires."""
@@ -46,11 +41,6 @@ def killed_process(monkeypatch) -> Iterator[None]:
         yield
 
 
-def die_without_cleanup(monkeypatch, syncer, invoice, now) -> None:
-    with killed_process(monkeypatch), pytest.raises(ProcessDied):
-        syncer.sync(invoice.org, invoice.id, now)
-
-
 def test_every_checkpoint_of_a_first_sync_is_reached(gateway, invoice):
     from chalicelib.services.sync import InvoiceSync, SyncResult
 
@@ -58,25 +48,6 @@ def test_every_checkpoint_of_a_first_sync_is_reached(gateway, invoice):
     assert InvoiceSync(gateway, checkpoint=seen.append).sync(invoice.org, invoice.id, datetime.now(UTC)) \
         is SyncResult.SYNCED
     assert seen == CHECKPOINTS
-
-
-@pytest.mark.parametrize("step", CHECKPOINTS)
-def test_a_worker_killed_at_each_step_is_finished_by_the_next_delivery(step, gateway, emulator, invoice,
-                                                                       monkeypatch):
-    from chalicelib.services.sync import LEASE_TTL, InvoiceSync, SyncResult
-    from chalicelib.stripe.errors import RetryableSyncError
-
-    now = datetime.now(UTC)
-    seen: list[str] = []
-    die_without_cleanup(monkeypatch, InvoiceSync(gateway, checkpoint=dying_at(step, seen)), invoice, now)
-    assert seen[-1] == step
-
-    # While the dead worker's lease lasts, a redelivery backs off instead of racing it.
-    with pytest.raises(RetryableSyncError):
-        InvoiceSync(gateway).sync(invoice.org, invoice.id, now + timedelta(seconds=5))
-    assert InvoiceSync(gateway).sync(invoice.org, invoice.id, now + LEASE_TTL + timedelta(seconds=1)) \
-        is SyncResult.SYNCED
-    assert_synced(emulator, invoice.org, invoice.id)
 
 
 def test_a_worker_killed_at_every_step_in_turn_still_converges(gateway, emulator, invoice, monkeypatch):

@@ -55,3 +55,28 @@ def test_binding_another_endpoint_gets_a_new_shared_client(monkeypatch):
         assert models.InvoiceItem._get_connection().connection.client is second
     finally:
         restore()
+
+
+def test_binding_again_builds_the_client_without_reading_the_service_description_again(monkeypatch):
+    """A process bound again (a local stack, a test on a table of its own) builds its client from the one
+    session, whose loader read botocore's service description the first time."""
+    from botocore.loaders import JSONFileLoader
+
+    models, restore = _rebinding(monkeypatch)
+    try:
+        models.bind("t", "http://127.0.0.1:1", "us-east-1")
+        models.OrgItem._get_connection()
+        read: list[str] = []
+        original = JSONFileLoader.load_file
+
+        def counted(self, file_path):
+            read.append(file_path)
+            return original(self, file_path)
+
+        monkeypatch.setattr(JSONFileLoader, "load_file", counted)
+        models.bind("u", "http://127.0.0.1:1", "us-east-1")
+        rebuilt = models.OrgItem._get_connection().connection.client
+        assert rebuilt.meta.endpoint_url == "http://127.0.0.1:1"
+        assert read == []
+    finally:
+        restore()
