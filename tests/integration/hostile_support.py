@@ -95,18 +95,6 @@ def headers(token: str, content_type: str | None = "application/json") -> dict[s
     return sent
 
 
-def event(org: str, event_id: str, /, **changes: Any) -> dict[str, Any]:
-    """A valid egress event at NOW - 1 h; `changes` replace fields, a value of `...` removes one."""
-    body: dict[str, Any] = {"id": event_id, "org": org, "app": "web", "meter": "egress", "quantity": "1",
-                            "region": "iad", "timestamp": "2026-11-15T11:00:00Z"}
-    for key, value in changes.items():
-        if value is ...:
-            body.pop(key, None)
-        else:
-            body[key] = value
-    return body
-
-
 def post_raw(api: Any, token: str, body: bytes | str, content_type: str | None = "application/json") -> Any:
     return api.http.post("/v1/usage", headers=headers(token, content_type), body=body)
 
