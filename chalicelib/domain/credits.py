@@ -127,6 +127,13 @@ def allocate(grants: Iterable[Grant], period: Period, total_cents: int) -> list[
     return used
 
 
+def check_one_way(invoice_id: str, restores: list[Application], revoked: Grant | None) -> None:
+    """A void gives back what its invoice used, or takes back what it carried over, never both: a total above
+    zero used credit and one below carried some over (and a transaction may write the balance only once)."""
+    if restores and revoked is not None:
+        raise ValueError(f"invoice {invoice_id} both used and carried over credit")
+
+
 @dataclass(frozen=True)
 class Statement:
     """An org's credit: its balance, its grants and the ledger of movements."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from .errors import InvalidTransition
+from .errors import InvalidTransition, StaleRead
 from .periods import Period
 
 
@@ -45,6 +45,17 @@ def check_transition(current: InvoiceStatus, target: InvoiceStatus) -> None:
             f"invoice is {current.value}; it cannot become {target.value}",
             {"status": current.value, "allowed": sorted(s.value for s in TRANSITIONS[current])},
         )
+
+
+def refused_transition(expected: Invoice, current: Invoice | None) -> InvalidTransition | StaleRead:
+    """Why a guarded transition of `expected` was cancelled, given the invoice as it is now: the invoice itself
+    moved (another status or version), or something the transition checked along with it did."""
+    if current is None or (current.status, current.version) != (expected.status, expected.version):
+        return InvalidTransition(
+            f"invoice {expected.id} changed while being updated; read it again",
+            {"expected_status": expected.status.value, "expected_version": expected.version},
+        )
+    return StaleRead("something this change depends on changed meanwhile; read again")
 
 
 class SyncState(StrEnum):

@@ -19,7 +19,17 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from ..domain.credits import Application, Balance, CreditReason, Entry, Grant, Movement, Statement, entry_id
+from ..domain.credits import (
+    Application,
+    Balance,
+    CreditReason,
+    Entry,
+    Grant,
+    Movement,
+    Statement,
+    check_one_way,
+    entry_id,
+)
 from ..domain.lines import LineItem
 from ..domain.periods import utc_iso
 from . import keys
@@ -152,10 +162,7 @@ class CreditRepository:
     def restoring(self, org: str, invoice_id: str, restores: list[Application], revoked: Grant | None,
                   now: datetime) -> Write:
         """Give back what an invoice used; take back what it carried over, if none of it was spent."""
-        if restores and revoked is not None:
-            # A total above zero used credit, one below carried some over: never both. (And a transaction
-            # may write the balance item only once.)
-            raise ValueError(f"invoice {invoice_id} both used and carried over credit")
+        check_one_way(invoice_id, restores, revoked)
 
         def write(tx: TransactWrite) -> None:
             for restore in restores:

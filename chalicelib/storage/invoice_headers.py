@@ -18,7 +18,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from ..domain.errors import Conflict, InvalidTransition, StaleRead, ValidationFailed
+from ..domain.errors import Conflict, StaleRead, ValidationFailed
 from ..domain.invoice import (
     Invoice,
     InvoiceStatus,
@@ -27,6 +27,7 @@ from ..domain.invoice import (
     invoice_id_for,
     invoice_number,
     number_prefix,
+    refused_transition,
 )
 from ..domain.lines import Totals
 from ..domain.periods import Period
@@ -194,13 +195,7 @@ class InvoiceHeaders:
         except TransactWriteError as error:
             reasons = [r for r in error.cancellation_reasons or [] if r is not None]
             if any(r.code == "ConditionalCheckFailed" for r in reasons):
-                current = self.get(invoice.org, invoice.id)
-                if current is None or (current.status, current.version) != (invoice.status, invoice.version):
-                    raise InvalidTransition(
-                        f"invoice {invoice.id} changed while being updated; read it again",
-                        {"expected_status": invoice.status.value, "expected_version": invoice.version},
-                    ) from error
-                raise StaleRead("something this change depends on changed meanwhile; read again") from error
+                raise refused_transition(invoice, self.get(invoice.org, invoice.id)) from error
             if is_transient(error):
                 raise StaleRead("a concurrent change touched the same items; read again") from error
             raise

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
 
-from chalicelib.domain.credits import Application, Balance, Entry, Grant, Movement, Statement, entry_id
+from chalicelib.domain.credits import Application, Balance, Entry, Grant, Movement, Statement, check_one_way, entry_id
 from chalicelib.domain.lines import LineItem
 from chalicelib.domain.periods import utc_iso
 from chalicelib.services.ports import TransactionPart
@@ -85,8 +85,7 @@ class MemoryCredits:
 
     def restoring(self, org: str, invoice_id: str, restores: list[Application], revoked: Grant | None,
                   now: datetime) -> TransactionPart:
-        if restores and revoked is not None:
-            raise ValueError(f"invoice {invoice_id} both used and carried over credit")
+        check_one_way(invoice_id, restores, revoked)
 
         def part(tx: MemoryTransaction) -> None:
             for restore in restores:

@@ -18,8 +18,9 @@ from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
+from chalicelib.domain import invoice as invoice_rules
 from chalicelib.domain.catalog import Category
-from chalicelib.domain.errors import Conflict, InvalidTransition, StaleRead, ValidationFailed
+from chalicelib.domain.errors import Conflict, InvalidTransition, ValidationFailed
 from chalicelib.domain.invoice import (
     Invoice,
     InvoiceStatus,
@@ -230,13 +231,7 @@ class MemoryInvoices:
         try:
             tx.commit()
         except TransactionCancelled as cancelled:
-            current = self.get(invoice.org, invoice.id)
-            if current is None or (current.status, current.version) != (invoice.status, invoice.version):
-                raise InvalidTransition(
-                    f"invoice {invoice.id} changed while being updated; read it again",
-                    {"expected_status": invoice.status.value, "expected_version": invoice.version},
-                ) from cancelled
-            raise StaleRead("something this change depends on changed meanwhile; read again") from cancelled
+            raise invoice_rules.refused_transition(invoice, self.get(invoice.org, invoice.id)) from cancelled
         return updated
 
     def freeze_lines(self, org: str, invoice_id: str, priced: list[LineItem]) -> None:
