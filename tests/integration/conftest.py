@@ -1,13 +1,25 @@
-"""Fixtures of the integration suite: more organisations, and a reader of what is stored."""
+"""Fixtures of the integration suite: more organisations, one on a table of its own, and a reader of what is
+stored."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from acceptance_support import create_org
+from support.tables import new_table
+
+
+@pytest.fixture
+def org_on_own_table(local_aws: object, tokens: dict[str, str]) -> Iterator[str]:
+    """A fresh organisation on a table of the test's own, for a test that runs the month-end job: the job
+    finalizes every draft of its table whose grace has passed, so it meets only this test's, and the drafts
+    other tests left on the run's table stay as they were."""
+    with new_table(local_aws, tokens, "month-end", datetime.now(UTC)):
+        yield create_org()
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ from typing import Any
 
 from acceptance_support import assert_error
 from support import tables as support_tables
-from support.environment import EnvironmentOverrides
-from support.tables import Items
+from support.tables import Items, new_table
 from support.writes import changes_to
 
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
@@ -30,33 +29,19 @@ class Hostile:
 
 @contextmanager
 def own_table(local_aws: Any, tokens: dict[str, str]) -> Iterator[Hostile]:
-    """Bind the app to a fresh table on the run's DynamoDB Local, with the run's tokens in it and the clock
-    pinned at NOW; restore the run's table and clock afterwards. `tokens` must already be in the run's table
-    (the session fixture), or it would be stored in this one only."""
+    """Bind the app to a fresh table (support.tables.new_table) holding an org, with the clock pinned at NOW;
+    restore the run's table and clock afterwards."""
     from chalicelib import clock
-    from chalicelib.config import settings
-    from chalicelib.services.bootstrap import bind_storage
     from chalicelib.storage.orgs import OrgRepository
-    from chalicelib.storage.tokens import TokenRepository
-    from devstack.resources import create_local_resources
 
-    name = f"hostile-{uuid.uuid4().hex[:8]}"
-    resources = create_local_resources(local_aws.dynamodb_endpoint, local_aws.sqs_endpoint, name, name)
-    environment = EnvironmentOverrides()
-    environment(TABLE_NAME=resources.table_name)
-    try:
-        bind_storage(settings())
-        repo = TokenRepository(settings().token_pepper)
-        repo.put(tokens["admin"], "hostile admin", {"admin"}, NOW)
-        repo.put(tokens["usage"], "hostile usage", {"usage:write"}, NOW)
+    with new_table(local_aws, tokens, "hostile", NOW) as table_name:
         org = f"hostile-{uuid.uuid4().hex[:8]}"
         OrgRepository().upsert(org, "Hostile Org", "billing@hostile.test", "usd", NOW)
         clock.set_clock(lambda: NOW)
-        yield Hostile(resources.table_name, org, tokens)
-    finally:
-        clock.set_clock(None)
-        environment.restore()
-        bind_storage(settings())
+        try:
+            yield Hostile(table_name, org, tokens)
+        finally:
+            clock.set_clock(None)
 
 
 def table_items(table_name: str) -> Items:

@@ -91,14 +91,14 @@ def test_an_upgrade_mid_month_credits_the_unused_old_plan_and_charges_the_new_on
 
 
 def test_finalize_includes_the_recurring_lines_and_the_month_end_job_opens_next_months_draft_with_them(
-        api, org, tokens, pinned_clock, store):
-    admin = tokens["admin"]
+        api, org_on_own_table, tokens, pinned_clock, store):
+    org, admin = org_on_own_table, tokens["admin"]
     pinned_clock.now = datetime(2026, 11, 10, tzinfo=UTC)
     assert change(api, admin, org, "start", "support-premium", "2026-11-10T00:00:00Z").status_code == 201
     charged = 19900 - share(19900, 9 * 86400)
 
     pinned_clock.now = datetime(2026, 12, 1, 1, 0, 1, tzinfo=UTC)  # the grace has passed
-    assert f"{org}/{NOV}" in run_month_end(api)
+    assert run_month_end(api) == [f"{org}/{NOV}"]
 
     november = invoice(api, admin, org, NOV)
     assert november["status"] == "finalized" and november["total"]["cents"] == charged

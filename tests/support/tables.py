@@ -1,9 +1,16 @@
-"""The table as it stands: every item by key, read consistently. For the small tables tests compare."""
+"""The table as it stands: every item by key, read consistently (for the small tables tests compare); and a
+table of a test's own, for a test that reads or changes a whole table."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
+
+from .environment import EnvironmentOverrides
 
 Items = dict[tuple[str, str], dict[str, Any]]
 
@@ -41,3 +48,28 @@ def table_items(table_name: str | None = None, *, skip_pk_prefix: str | None = N
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     raise AssertionError("the table scan did not end")
+
+
+@contextmanager
+def new_table(local_aws: Any, tokens: dict[str, str], prefix: str, now: datetime) -> Iterator[str]:
+    """Bind the app to a fresh table on the run's DynamoDB Local, with the run's tokens in it; bind it back to the
+    run's table afterwards. `tokens` must already be in the run's table (the session fixture), or it would be
+    stored in this one only."""
+    from chalicelib.config import settings
+    from chalicelib.services.bootstrap import bind_storage
+    from chalicelib.storage.tokens import TokenRepository
+    from devstack.resources import create_local_resources
+
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    resources = create_local_resources(local_aws.dynamodb_endpoint, local_aws.sqs_endpoint, name, name)
+    environment = EnvironmentOverrides()
+    environment(TABLE_NAME=resources.table_name)
+    try:
+        bind_storage(settings())
+        repo = TokenRepository(settings().token_pepper)
+        repo.put(tokens["admin"], f"{prefix} admin", {"admin"}, now)
+        repo.put(tokens["usage"], f"{prefix} usage", {"usage:write"}, now)
+        yield resources.table_name
+    finally:
+        environment.restore()
+        bind_storage(settings())
