@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from acceptance_support import assert_error, bearer
+from support.ledger import assert_ledger_identity_of
 
 NOV, DEC = "inv_202611", "inv_202612"
 
@@ -42,18 +43,8 @@ def statement(org: str) -> Any:
 
 
 def assert_ledger_identity(org: str) -> Any:
-    """balance = granted - applied - expired + restored = what the grants have left, and never negative; the
-    ledger's entries add up to the same four totals."""
-    found = statement(org)
-    b = found.balance
-    assert b.balance_cents == b.granted_cents - b.applied_cents - b.expired_cents + b.restored_cents
-    assert b.balance_cents == sum(g.remaining_cents for g in found.grants) >= 0
-    assert all(0 <= g.remaining_cents <= g.amount_cents for g in found.grants)
-    by_movement = {m: sum(e.amount_cents for e in found.entries if e.movement.value == m)
-                   for m in ("grant", "apply", "expire", "restore")}
-    assert by_movement == {"grant": b.granted_cents, "apply": b.applied_cents, "expire": b.expired_cents,
-                           "restore": b.restored_cents}
-    return found
+    """The ledger identity (support.ledger) of the org's statement as the table holds it."""
+    return assert_ledger_identity_of(statement(org))
 
 
 def test_grants_are_idempotent_by_client_id_and_bad_ones_write_nothing(api, org, tokens, reader_token,

@@ -13,6 +13,7 @@ from fakes.invoices import MemoryInvoices
 from fakes.subscriptions import MemoryTimelines
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.ledger import assert_ledger_identity_of
 
 from chalicelib.config import settings as app_settings
 from chalicelib.domain.credits import CreditReason, Statement
@@ -39,18 +40,7 @@ operations = st.lists(st.one_of(
 
 
 def assert_ledger_identity(credits: CreditService) -> Statement:
-    """balance = granted - applied - expired + restored = what the grants have left, and never negative; the
-    ledger's entries add up to the same four totals."""
-    found = credits.statement(ORG)
-    b = found.balance
-    assert b.balance_cents == b.granted_cents - b.applied_cents - b.expired_cents + b.restored_cents
-    assert b.balance_cents == sum(g.remaining_cents for g in found.grants) >= 0
-    assert all(0 <= g.remaining_cents <= g.amount_cents for g in found.grants)
-    by_movement = {m: sum(e.amount_cents for e in found.entries if e.movement.value == m)
-                   for m in ("grant", "apply", "expire", "restore")}
-    assert by_movement == {"grant": b.granted_cents, "apply": b.applied_cents, "expire": b.expired_cents,
-                           "restore": b.restored_cents}
-    return found
+    return assert_ledger_identity_of(credits.statement(ORG))
 
 
 @given(st.lists(st.integers(0, 5000), min_size=len(PERIODS), max_size=len(PERIODS)), operations)
